@@ -1,0 +1,1 @@
+"""nox backend ``cached``: restore/store whole session envs (see issue 4)."""

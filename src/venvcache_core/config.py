@@ -1,0 +1,269 @@
+"""Where the cache settings come from and what they mean.
+
+Sources, first found wins (unless one is named explicitly): ``.virtualenv_cache.toml`` (``[virtualenv-cache]``),
+``pyproject.toml`` (``[tool.virtualenv-cache]``), ``tox.ini`` (``[virtualenv-cache]``, ini syntax).
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from .errors import VenvCacheError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+SECTION = "virtualenv-cache"
+CONFIG_FILE = ".virtualenv_cache.toml"
+LINK_MODES = ("auto", "copy", "hardlink", "reflink")
+ENV_CONFIG_PATH = "VIRTUALENV_CACHE_CONFIG_PATH"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated settings; paths are absolute, sizes in bytes, ages in seconds."""
+
+    work_dir: Path
+    cache_path: Path
+    virtualenv_path: Path
+    source: Path | None = None
+    cache_size: int = 20
+    requirements_lock_paths: tuple[str, ...] = ()
+    key_files: tuple[str, ...] = ()
+    max_bytes: int | None = None
+    max_age: float | None = None
+    link_mode: str = "auto"
+    salt: str = ""
+    python: str | None = None
+    shared: bool = False
+    enabled: bool = True
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_overrides(self, **changes: Any) -> Config:
+        """A copy with some fields changed (used by the adapters' command-line switches)."""
+        return replace(self, **changes)
+
+
+# key -> (parser of a TOML value, parser of an ini string, what is expected)
+def _int(value: Any, *, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError
+    if value < minimum:
+        raise ValueError
+    return value
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "yes", "1", "on", "false", "no", "0", "off"}:
+        return value.strip().lower() in {"true", "yes", "1", "on"}
+    raise TypeError
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):  # ini: one per line (commas also accepted)
+        return tuple(part.strip() for part in re.split(r"[\n,]", value) if part.strip())
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise TypeError
+    return tuple(value)
+
+
+_SIZE_UNITS = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9,
+               "T": 10**12, "TB": 10**12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def parse_size(value: Any) -> int:
+    """``5GB``, ``500MiB``, ``1024`` → bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _int(value)
+    if not isinstance(value, str):
+        raise TypeError
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", value)
+    if not match or match.group(2).upper() not in _SIZE_UNITS:
+        raise ValueError
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).upper()])
+
+
+_AGE_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_age(value: Any) -> float:
+    """``14d``, ``12h``, ``90m``, ``3600`` → seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError
+        return float(value)
+    if not isinstance(value, str):
+        raise TypeError
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", value.lower())
+    if not match:
+        raise ValueError
+    return float(match.group(1)) * _AGE_UNITS[match.group(2)]
+
+
+def _link_mode(value: Any) -> str:
+    if _str(value) not in LINK_MODES:
+        raise ValueError
+    return value
+
+
+_KEYS: dict[str, tuple[Any, str]] = {
+    "cache_size": (lambda v: _int(int(v) if isinstance(v, str) and v.strip().isdigit() else v, minimum=1),
+                   "a whole number of entries >= 1"),
+    "cache_path": (_str, "a path string"),
+    "virtualenv_path": (_str, "a path string"),
+    "requirements_lock_paths": (_str_list, "a list of file paths or globs"),
+    "key_files": (_str_list, "a list of file paths or globs"),
+    "max_bytes": (parse_size, 'a size such as "5GB" or a number of bytes'),
+    "max_age": (parse_age, 'an age such as "14d", "12h" or a number of seconds'),
+    "link_mode": (_link_mode, "one of " + ", ".join(LINK_MODES)),
+    "salt": (_str, "a string"),
+    "python": (_str, "an interpreter name or path"),
+    "shared": (_bool, "true or false"),
+    "enabled": (_bool, "true or false"),
+}
+
+
+def default_cache_root() -> Path:
+    """The per-user cache directory (``~/.cache/venvcache`` on Linux, honouring ``XDG_CACHE_HOME``)."""
+    return Path(platformdirs.user_cache_dir("venvcache", appauthor=False))
+
+
+def project_id(work_dir: Path) -> str:
+    """A name that is the same in every checkout of one project: ``[project].name``, else the folder name."""
+    name = work_dir.name
+    pyproject = work_dir / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+            if isinstance(project, dict) and isinstance(project.get("name"), str):
+                name = project["name"]
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            pass
+    return re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip(".-") or "default"
+
+
+def expand_path(value: str, *, base: Path, source: Path | None, key: str) -> Path:
+    """Expand ``${VAR}``, ``$VAR`` and ``~``; relative paths are taken from ``base``."""
+    missing = [m.group(1) or m.group(2) for m in re.finditer(r"\$\{(\w+)\}|\$(\w+)", value)
+               if (m.group(1) or m.group(2)) not in os.environ]
+    if missing:
+        raise VenvCacheError(f"{key} uses ${{{missing[0]}}}, which is not set", path=source,
+                             fix=f"export {missing[0]} or write the path out")
+    path = Path(os.path.expanduser(os.path.expandvars(value)))
+    return path if path.is_absolute() else base / path
+
+
+def from_mapping(data: Mapping[str, Any], *, work_dir: Path, source: Path | None,
+                 allow: frozenset[str] = frozenset()) -> Config:
+    """Validate a raw section (TOML table or ini section) into a :class:`Config`.
+
+    ``allow`` names extra keys an adapter understands; they land in ``Config.extra`` unchecked.
+    """
+    work_dir = work_dir.resolve()
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, raw in data.items():
+        if key in allow:
+            extra[key] = raw
+            continue
+        if key not in _KEYS:
+            known = ", ".join(sorted(_KEYS))
+            raise VenvCacheError(f"unknown key {key!r} in [{SECTION}]", path=source, fix=f"known keys: {known}")
+        parse, expected = _KEYS[key]
+        try:
+            values[key] = parse(raw)
+        except (TypeError, ValueError):
+            raise VenvCacheError(f"{key} = {raw!r} is not valid", path=source, fix=f"expected {expected}") from None
+    base = source.parent if source is not None else work_dir
+    cache_path = (expand_path(values.pop("cache_path"), base=base, source=source, key="cache_path")
+                  if "cache_path" in values else default_cache_root() / project_id(work_dir))
+    venv_path = expand_path(values.pop("virtualenv_path", ".venv"), base=work_dir, source=source,
+                            key="virtualenv_path")
+    return Config(work_dir=work_dir, cache_path=cache_path, virtualenv_path=venv_path, source=source,
+                  extra=extra, **values)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise VenvCacheError(f"is not valid TOML: {exc}", path=path, fix="fix the syntax") from None
+    except UnicodeDecodeError:
+        raise VenvCacheError("is not UTF-8 text", path=path, fix="save it as UTF-8") from None
+    except OSError as exc:
+        raise VenvCacheError(f"cannot be read: {exc.strerror}", path=path) from None
+
+
+def _section(path: Path) -> Mapping[str, Any] | None:
+    """The ``virtualenv-cache`` section of one file, or None when the file has none."""
+    if path.suffix in {".ini", ".cfg"}:
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read_string(path.read_text(encoding="utf-8"), source=str(path))
+        except configparser.Error as exc:
+            raise VenvCacheError(f"is not valid ini: {exc.message.splitlines()[0]}", path=path,
+                                 fix="fix the syntax") from None
+        except UnicodeDecodeError:
+            raise VenvCacheError("is not UTF-8 text", path=path, fix="save it as UTF-8") from None
+        except OSError as exc:
+            raise VenvCacheError(f"cannot be read: {exc.strerror}", path=path) from None
+        return dict(parser[SECTION]) if parser.has_section(SECTION) else None
+    doc = _read_toml(path)
+    table = doc.get("tool", {}).get(SECTION) if path.name == "pyproject.toml" else doc.get(SECTION)
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise VenvCacheError(f"[{SECTION}] must be a table", path=path, fix=f"write it as [{SECTION}]")
+    return table
+
+
+def candidates(work_dir: Path) -> list[Path]:
+    """The files looked at, in order, when no config file is named."""
+    return [work_dir / CONFIG_FILE, work_dir / "pyproject.toml", work_dir / "tox.ini"]
+
+
+def load(work_dir: str | os.PathLike[str] | None = None, config_path: str | os.PathLike[str] | None = None,
+         *, allow: frozenset[str] = frozenset()) -> Config:
+    """Find and validate the configuration for ``work_dir`` (default: the current directory)."""
+    work = Path(work_dir or os.getcwd()).resolve()
+    if not work.is_dir():
+        raise VenvCacheError("work directory does not exist", path=work, fix="pass an existing --work-dir")
+    named = config_path or os.environ.get(ENV_CONFIG_PATH) or None
+    if named:
+        path = Path(named)
+        path = path if path.is_absolute() else work / path
+        if not path.is_file():
+            raise VenvCacheError("config file does not exist", path=path,
+                                 fix=f"create it with 'virtualenv-cache init' or unset {ENV_CONFIG_PATH}")
+        section = _section(path)
+        if section is None:
+            where = f"[tool.{SECTION}]" if path.name == "pyproject.toml" else f"[{SECTION}]"
+            raise VenvCacheError(f"has no {where} section", path=path, fix=f"add a {where} section")
+        return from_mapping(section, work_dir=work, source=path, allow=allow)
+    for path in candidates(work):
+        if path.is_file():
+            section = _section(path)
+            if section is not None:
+                return from_mapping(section, work_dir=work, source=path, allow=allow)
+            if path.name == CONFIG_FILE:
+                raise VenvCacheError(f"has no [{SECTION}] table", path=path, fix=f"add [{SECTION}] at the top")
+    return from_mapping({}, work_dir=work, source=None, allow=allow)

@@ -1,0 +1,162 @@
+"""Copying a whole env tree: ``copy``, ``hardlink``, ``reflink`` or ``auto`` (reflink where possible, else copy).
+
+A Python loop over 20k files costs several times ``cp -a``, so where GNU ``cp`` exists (Linux) we let it do the
+work; elsewhere a portable walker uses ``os.link``, ``clonefile``/``FICLONE`` and ``shutil.copy2``. Symlinks stay
+symlinks in every mode.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import NoSpaceError, VenvCacheError
+
+log = logging.getLogger("venvcache")
+
+FICLONE = 0x40049409  # _IOW(0x94, 9, int), Linux
+
+
+@lru_cache(maxsize=1)
+def gnu_cp() -> str | None:
+    """Path of GNU ``cp`` if this machine has it (it knows ``--reflink`` and ``-a``)."""
+    cp = shutil.which("cp")
+    if not cp or sys.platform == "win32":
+        return None
+    try:
+        out = subprocess.run([cp, "--version"], capture_output=True, text=True, timeout=10, check=False).stdout
+    except OSError:
+        return None
+    return cp if "GNU coreutils" in out else None
+
+
+def _clone_file(src: str, dst: str) -> None:
+    """Copy-on-write clone of one file, or OSError when the file system cannot."""
+    if sys.platform == "darwin":  # pragma: no cover - macOS only
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.clonefile(src.encode(), dst.encode(), 0) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), dst)
+        return
+    if not sys.platform.startswith("linux"):
+        raise OSError(errno.EOPNOTSUPP, "reflink not supported on this platform", dst)
+    import fcntl
+
+    with open(src, "rb") as fsrc, open(dst, "wb") as fdst:
+        try:
+            fcntl.ioctl(fdst.fileno(), FICLONE, fsrc.fileno())
+        except OSError:
+            fdst.close()
+            os.unlink(dst)
+            raise
+    shutil.copystat(src, dst)
+
+
+def reflink_supported(src_dir: Path, dst_dir: Path) -> bool:
+    """Probe once whether a clone from ``src_dir``'s file system to ``dst_dir``'s works."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=src_dir, prefix=".reflink-probe-") as probe:
+            probe.write(b"venvcache")
+            probe.flush()
+            target = os.path.join(dst_dir, f".reflink-probe-{os.getpid()}")
+            try:
+                _clone_file(probe.name, target)
+            finally:
+                if os.path.lexists(target):
+                    os.unlink(target)
+        return True
+    except OSError:
+        return False
+
+
+def same_filesystem(a: Path, b: Path) -> bool:
+    return os.stat(a).st_dev == os.stat(b).st_dev
+
+
+def resolve_mode(mode: str, src: Path, dst_parent: Path) -> str:
+    """The mode really used: ``auto``/``reflink`` fall back to ``copy``, and so does ``hardlink`` across devices."""
+    if mode == "hardlink" and not same_filesystem(src, dst_parent):
+        log.warning("venvcache: hardlink needs one file system; %s and %s differ, copying instead", src, dst_parent)
+        return "copy"
+    if mode in {"auto", "reflink"}:
+        if reflink_supported(src, dst_parent):
+            return "reflink"
+        if mode == "reflink":
+            log.info("venvcache: this file system cannot reflink; copying instead")
+        return "copy"
+    return mode
+
+
+def copy_tree(src: Path, dst: Path, mode: str = "auto", *, portable: bool = False) -> str:
+    """Copy the tree ``src`` to the new path ``dst``; return the mode really used.
+
+    ``portable`` forces the pure-Python walker (used where GNU cp is missing; tests use it to keep it honest).
+    """
+    if os.path.lexists(dst):
+        raise FileExistsError(errno.EEXIST, "destination exists", str(dst))
+    used = resolve_mode(mode, src, dst.parent)
+    cp = None if portable else gnu_cp()
+    try:
+        if cp:
+            flag = {"copy": ["-a", "--reflink=never"], "reflink": ["-a", "--reflink=always"], "hardlink": ["-al"]}[used]
+            proc = subprocess.run([cp, *flag, "--", str(src), str(dst)], capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                message = (proc.stderr.strip().splitlines() or ["cp failed"])[0]
+                code = errno.ENOSPC if "No space left" in message else errno.EIO
+                raise OSError(code, message, str(dst))
+        else:
+            _walk_copy(src, dst, used)
+    except OSError as exc:
+        if os.path.lexists(dst):
+            shutil.rmtree(dst, ignore_errors=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise NoSpaceError("no space left on device", path=dst.parent,
+                               fix="free some space or lower max_bytes/cache_size") from None
+        raise VenvCacheError(f"copy failed: {exc.strerror or exc}", path=dst,
+                             fix="check permissions and free space") from None
+    return used
+
+
+def _walk_copy(src: Path, dst: Path, mode: str) -> None:
+    """Portable tree copy: dirs recreated, symlinks recreated as symlinks, files linked/cloned/copied."""
+    if mode == "hardlink":
+        def place(s: str, d: str) -> None:
+            os.link(s, d, follow_symlinks=False)
+    elif mode == "reflink":
+        def place(s: str, d: str) -> None:
+            try:
+                _clone_file(s, d)
+            except OSError:
+                shutil.copy2(s, d, follow_symlinks=False)
+    else:
+        def place(s: str, d: str) -> None:
+            shutil.copy2(s, d, follow_symlinks=False)
+
+    dirs: list[tuple[str, str]] = []
+    for root, dirnames, filenames in os.walk(src, followlinks=False):
+        rel = os.path.relpath(root, src)
+        target_root = os.path.normpath(os.path.join(dst, rel))
+        os.mkdir(target_root)
+        dirs.append((root, target_root))
+        for name in list(dirnames):
+            s = os.path.join(root, name)
+            if os.path.islink(s):  # a symlink to a directory: keep the link, do not descend
+                os.symlink(os.readlink(s), os.path.join(target_root, name))
+                dirnames.remove(name)
+        for name in filenames:
+            s, d = os.path.join(root, name), os.path.join(target_root, name)
+            if os.path.islink(s):
+                os.symlink(os.readlink(s), d)
+            else:
+                place(s, d)
+    for s, d in reversed(dirs):  # after the files, so their mtimes stick
+        shutil.copystat(s, d, follow_symlinks=False)
