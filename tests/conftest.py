@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from wheels import make_wheel  # noqa: E402
-
-PYENV_VERSION = "3.11.7:3.12.1:3.13.0:3.10.13"
-
-
-def have_python(version: str) -> bool:
-    """Whether ``python<version>`` runs here (pyenv shims fail unless PYENV_VERSION selects them)."""
-    exe = shutil.which(f"python{version}", path=os.environ.get("PATH"))
-    if not exe:
-        return False
-    env = {**os.environ, "PYENV_VERSION": os.environ.get("PYENV_VERSION", PYENV_VERSION)}
-    return subprocess.run([exe, "-c", "pass"], env=env, capture_output=True, check=False).returncode == 0
+from helpers import PYENV_VERSION, have_python  # noqa: F401
+from wheels import make_wheel
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +50,9 @@ def offline_env(wheelhouse: Path, tmp_path: Path) -> dict[str, str]:
     # run the tools of the interpreter running the tests (the test venv), whatever PATH says
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--soak``: the long run of the reliability suites (here so it is known however pytest is started)."""
+    parser.addoption("--soak", action="store_true", default=False,
+                     help="reliability suites: many more processes, rounds, crash trials and fuzzing examples")

@@ -28,7 +28,8 @@ def make_wheel(folder: Path, name: str, version: str = "1.0", *, scripts: dict[s
                                + body).encode(),
         f"{dist_info}/METADATA": ("Metadata-Version: 2.1\n" f"Name: {name}\n" f"Version: {version}\n"
                                   + "".join(f"Requires-Dist: {r}\n" for r in requires or [])).encode(),
-        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: venvcache-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist_info}/WHEEL": (b"Wheel-Version: 1.0\nGenerator: venvcache-tests\nRoot-Is-Purelib: true\n"
+                               b"Tag: py3-none-any\n"),
     }
     if scripts:
         files[f"{dist_info}/entry_points.txt"] = ("[console_scripts]\n" + "".join(

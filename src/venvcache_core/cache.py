@@ -376,10 +376,10 @@ class Cache:
         started = time.perf_counter()
         digest = check_key(str(key))
         target = Path(os.path.abspath(dest))
+        self._prepare()  # a cache dir that cannot be used is an error now, not a silent miss and a failing store
         if not self._complete(digest):
             self._bump_stats(misses=1)
             return RestoreResult(False, digest, target, reason="no entry")
-        self._prepare()
         with self._lock(digest):
             if not self._complete(digest):  # evicted while we waited
                 self._bump_stats(misses=1)

@@ -28,6 +28,8 @@ SECTION = "virtualenv-cache"
 CONFIG_FILE = ".virtualenv_cache.toml"
 LINK_MODES = ("auto", "copy", "hardlink", "reflink")
 ENV_CONFIG_PATH = "VIRTUALENV_CACHE_CONFIG_PATH"
+REMOTE_MODES = ("read", "write", "readwrite")
+REMOTE_SCHEMES = ("s3", "s3a", "gs", "az", "azure", "abfs", "abfss", "adl", "file", "http", "https")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class Config:
     python: str | None = None
     shared: bool = False
     enabled: bool = True
+    remote: str | None = None  # L2 object store URL (remote.py)
+    remote_mode: str = "readwrite"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **changes: Any) -> Config:
@@ -71,19 +75,29 @@ def _str(value: Any) -> str:
 
 
 def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in {"true", "yes", "1", "on", "false", "no", "0", "off"}:
-        return value.strip().lower() in {"true", "yes", "1", "on"}
-    raise TypeError
+    if not isinstance(value, bool):
+        raise TypeError
+    return value
 
 
 def _str_list(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):  # ini: one per line (commas also accepted)
-        return tuple(part.strip() for part in re.split(r"[\n,]", value) if part.strip())
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise TypeError
     return tuple(value)
+
+
+_INI_TRUE, _INI_FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
+
+
+def _from_ini(key: str, value: str) -> Any:
+    """Turn an ini string into the TOML type the key expects (lists: one per line, commas also accepted)."""
+    if key in {"requirements_lock_paths", "key_files"}:
+        return [part.strip() for part in re.split(r"[\n,]", value) if part.strip()]
+    if key == "cache_size" and value.strip().isdigit():
+        return int(value)
+    if key in {"shared", "enabled"} and value.strip().lower() in _INI_TRUE | _INI_FALSE:
+        return value.strip().lower() in _INI_TRUE
+    return value.strip()
 
 
 _SIZE_UNITS = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9,
@@ -125,9 +139,22 @@ def _link_mode(value: Any) -> str:
     return value
 
 
+def remote_url(value: Any) -> str:
+    """An object store URL obstore understands (``s3://bucket/prefix``, ``gs://``, ``az://``, ``file://``, ``https://``)."""
+    url = _str(value).strip()
+    if url and url.partition("://")[0].lower() not in REMOTE_SCHEMES or url and "://" not in url:
+        raise ValueError
+    return url
+
+
+def _remote_mode(value: Any) -> str:
+    if _str(value) not in REMOTE_MODES:
+        raise ValueError
+    return value
+
+
 _KEYS: dict[str, tuple[Any, str]] = {
-    "cache_size": (lambda v: _int(int(v) if isinstance(v, str) and v.strip().isdigit() else v, minimum=1),
-                   "a whole number of entries >= 1"),
+    "cache_size": (lambda v: _int(v, minimum=1), "a whole number of entries >= 1"),
     "cache_path": (_str, "a path string"),
     "virtualenv_path": (_str, "a path string"),
     "requirements_lock_paths": (_str_list, "a list of file paths or globs"),
@@ -139,6 +166,8 @@ _KEYS: dict[str, tuple[Any, str]] = {
     "python": (_str, "an interpreter name or path"),
     "shared": (_bool, "true or false"),
     "enabled": (_bool, "true or false"),
+    "remote": (remote_url, 'an object store URL: "s3://bucket/prefix", gs://, az://, file:// or https://'),
+    "remote_mode": (_remote_mode, "one of " + ", ".join(REMOTE_MODES)),
 }
 
 
@@ -173,8 +202,8 @@ def expand_path(value: str, *, base: Path, source: Path | None, key: str) -> Pat
 
 
 def from_mapping(data: Mapping[str, Any], *, work_dir: Path, source: Path | None,
-                 allow: frozenset[str] = frozenset()) -> Config:
-    """Validate a raw section (TOML table or ini section) into a :class:`Config`.
+                 allow: frozenset[str] = frozenset(), ini: bool = False) -> Config:
+    """Validate a raw section (TOML table, or ini section with ``ini=True``) into a :class:`Config`.
 
     ``allow`` names extra keys an adapter understands; they land in ``Config.extra`` unchecked.
     """
@@ -189,6 +218,8 @@ def from_mapping(data: Mapping[str, Any], *, work_dir: Path, source: Path | None
             known = ", ".join(sorted(_KEYS))
             raise VenvCacheError(f"unknown key {key!r} in [{SECTION}]", path=source, fix=f"known keys: {known}")
         parse, expected = _KEYS[key]
+        if ini and isinstance(raw, str):
+            raw = _from_ini(key, raw)
         try:
             values[key] = parse(raw)
         except (TypeError, ValueError):
@@ -258,12 +289,13 @@ def load(work_dir: str | os.PathLike[str] | None = None, config_path: str | os.P
         if section is None:
             where = f"[tool.{SECTION}]" if path.name == "pyproject.toml" else f"[{SECTION}]"
             raise VenvCacheError(f"has no {where} section", path=path, fix=f"add a {where} section")
-        return from_mapping(section, work_dir=work, source=path, allow=allow)
+        return from_mapping(section, work_dir=work, source=path, allow=allow, ini=path.suffix in {".ini", ".cfg"})
     for path in candidates(work):
         if path.is_file():
             section = _section(path)
             if section is not None:
-                return from_mapping(section, work_dir=work, source=path, allow=allow)
+                return from_mapping(section, work_dir=work, source=path, allow=allow,
+                                    ini=path.suffix in {".ini", ".cfg"})
             if path.name == CONFIG_FILE:
                 raise VenvCacheError(f"has no [{SECTION}] table", path=path, fix=f"add [{SECTION}] at the top")
     return from_mapping({}, work_dir=work, source=None, allow=allow)

@@ -143,7 +143,7 @@ def hash_files(patterns: Iterable[str], root: Path, *, source: Path | None = Non
     result: dict[str, str] = {}
     for pattern in patterns:
         expanded = os.path.expanduser(os.path.expandvars(pattern))
-        full = expanded if os.path.isabs(expanded) else os.path.join(root, expanded)
+        full = os.path.normpath(expanded if os.path.isabs(expanded) else os.path.join(root, expanded))
         if glob.has_magic(expanded):
             matches = sorted(p for p in glob.glob(full, recursive=True) if os.path.isfile(p))
             if not matches:
