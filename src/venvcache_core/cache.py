@@ -18,6 +18,7 @@ import contextlib
 import errno
 import json
 import logging
+import math
 import os
 import shutil
 import socket
@@ -26,17 +27,26 @@ import sys
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 
 from . import relocate
 from .config import Config
 from .errors import NoSpaceError, VenvCacheError
-from .key import Key, check_key, interpreter_identity, venv_python
+from .key import KEY_RE, Key, check_key, interpreter_identity, venv_python
 from .linkmode import copy_tree
+
+if TYPE_CHECKING:
+    from .remote import Remote
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger("venvcache")
 
@@ -104,16 +114,24 @@ class StoreResult:
 def _write_json(path: Path, data: Any) -> None:
     """Write a small JSON file atomically (temp file + rename)."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk must not leave half-written temp files behind
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _read_json(path: Path) -> dict[str, Any]:
     with open(path, encoding="utf-8") as fh:
-        data = json.load(fh)
+        try:
+            data = json.load(fh)
+        except RecursionError:
+            raise ValueError(f"{path.name} is nested too deeply") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path.name} is not a JSON object")
     return data
@@ -159,6 +177,75 @@ def _no_space(exc: OSError) -> bool:
     return exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+class _KeyLock:
+    """An exclusive ``flock`` on ``.locks/<key>.lock`` that its holder may delete.
+
+    Whoever wins the flock checks that the path still names the file it locked, and starts over if not; so the
+    holder can unlink the file once the key has no entry, and ``.locks`` does not grow with every key ever seen.
+    ``timeout``: -1 waits for ever, otherwise seconds before :class:`filelock.Timeout`.
+    """
+
+    def __init__(self, path: Path, timeout: float = -1, *, shared: bool = False) -> None:
+        self.path = path
+        self.timeout = timeout
+        self.mode = 0o666 if shared else 0o600
+        self._fd: int | None = None
+
+    def _open(self) -> int:
+        flags = os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            return os.open(self.path, flags | os.O_RDWR, self.mode)
+        except PermissionError:  # another user's lock file in a shared cache: flock needs no write access
+            return os.open(self.path, flags | os.O_RDONLY, self.mode)
+
+    def acquire(self) -> _KeyLock:
+        deadline = None if self.timeout < 0 else time.monotonic() + self.timeout
+        while True:
+            try:
+                fd = self._open()
+            except OSError as exc:
+                if _no_space(exc):
+                    raise NoSpaceError("no space left for a lock file", path=self.path, fix="free some space") from None
+                raise VenvCacheError(f"cannot open the lock file: {exc.strerror}", path=self.path,
+                                     fix="check the permissions of the cache's .locks folder") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX if deadline is None else fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = os.fstat(fd)
+                try:
+                    named = os.stat(self.path, follow_symlinks=False)
+                except FileNotFoundError:
+                    named = None
+                if named is not None and (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino):
+                    self._fd = fd
+                    return self
+            except BlockingIOError:
+                pass
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)  # busy, or we locked a file its holder deleted: start over
+            if deadline is not None:
+                if time.monotonic() >= deadline:
+                    raise Timeout(str(self.path))
+                time.sleep(0.02)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # closing the last descriptor drops the flock
+
+    def unlink(self) -> None:
+        """Delete the lock file; only while holding it, and only when nothing is left to protect."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    def __enter__(self) -> _KeyLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class Cache:
     """A directory of cached envs. ``restore`` and ``store`` are all the adapters need."""
 
@@ -170,19 +257,40 @@ class Cache:
         self.max_age = max_age
         self.link_mode = link_mode
         self.shared = shared
+        self.remote: Remote | None = None  # L2, set by from_config when configured (remote.py)
         self._ready = False
 
     @classmethod
     def from_config(cls, config: Config) -> Cache:
-        return cls(config.cache_path, max_entries=config.cache_size, max_bytes=config.max_bytes,
-                   max_age=config.max_age, link_mode=config.link_mode, shared=config.shared)
+        cache = cls(config.cache_path, max_entries=config.cache_size, max_bytes=config.max_bytes,
+                    max_age=config.max_age, link_mode=config.link_mode, shared=config.shared)
+        from .remote import remote_from_config  # obstore itself is imported only when the remote is used
+
+        cache.remote = remote_from_config(config)
+        return cache
 
     # -- layout ------------------------------------------------------------------------------------------------
     def _entry(self, key: str) -> Path:
         return self.path / check_key(key)
 
-    def _lock(self, key: str, timeout: float = -1) -> FileLock:
-        return FileLock(self.path / ".locks" / f"{check_key(key)}.lock", timeout=timeout, is_singleton=False)
+    def _lock(self, key: str, timeout: float = -1) -> _KeyLock | FileLock:
+        path = self.path / ".locks" / f"{check_key(key)}.lock"
+        if fcntl is None:  # pragma: no cover - Windows: filelock (which deletes its file on release there)
+            return FileLock(path, timeout=timeout, is_singleton=False)
+        return _KeyLock(path, timeout, shared=self.shared)
+
+    def _clean_locks(self) -> None:
+        """Delete the lock files of keys that have no entry (taken non-blocking: one in use stays)."""
+        if fcntl is None:  # pragma: no cover
+            return
+        with contextlib.suppress(OSError):
+            for item in os.scandir(self.path / ".locks"):
+                key = item.name[:-len(".lock")]
+                if not (item.name.endswith(".lock") and KEY_RE.fullmatch(key)) or os.path.lexists(self.path / key):
+                    continue
+                with contextlib.suppress(Timeout, VenvCacheError), _KeyLock(Path(item.path), 0) as lock:
+                    if not os.path.lexists(self.path / key):
+                        lock.unlink()
 
     def _prepare(self) -> None:
         """Create the cache dir ``0700`` and refuse one that other users may write unless marked ``shared``."""
@@ -259,13 +367,18 @@ class Cache:
             return None
         try:
             meta = self._meta(key)
-            usage = self._usage(key)
-            return Entry(key=key, path=self._entry(key), created=float(meta["created"]),
-                         last_used=float(usage.get("last_used", meta["created"])), hits=int(usage.get("hits", 0)),
-                         bytes=int(meta["bytes"]), files=int(meta["files"]), python=str(meta.get("python", "")),
-                         origin=str(meta.get("origin", "")), link_mode=str(meta.get("link_mode", "")))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError):
             return None
+        if _meta_problem(meta):
+            return None
+        usage = self._usage(key)
+        last_used, hits = usage.get("last_used"), usage.get("hits")
+        if type(last_used) not in (int, float) or not math.isfinite(last_used):
+            last_used = meta["created"]  # a broken usage.json costs the entry its place in the LRU order only
+        return Entry(key=key, path=self._entry(key), created=float(meta["created"]), last_used=float(last_used),
+                     hits=hits if type(hits) is int else 0, bytes=meta["bytes"], files=meta["files"],
+                     python=str(meta.get("python", "")), origin=meta["origin"],
+                     link_mode=str(meta.get("link_mode", "")))
 
     def entries(self) -> list[Entry]:
         """All complete entries, most recently used first."""
@@ -289,7 +402,8 @@ class Cache:
             counters = {}
         return {"path": str(self.path), "entries": len(entries), "bytes": sum(e.bytes for e in entries),
                 "files": sum(e.files for e in entries),
-                **{name: counters.get(name, 0) for name in ("hits", "misses", "stores", "evictions", "quarantined")}}
+                **{name: counters.get(name, 0) for name in ("hits", "misses", "stores", "evictions", "quarantined")},
+                **(self.remote.stats(counters) if self.remote else {})}
 
     # -- store -------------------------------------------------------------------------------------------------
     def store(self, key: Key | str, src: str | os.PathLike[str], *, project_root: str | os.PathLike[str] | None = None,
@@ -304,17 +418,21 @@ class Cache:
                                  fix="create it first, e.g. python3 -m venv " + str(source))
         self._prepare()
         if self._complete(digest) and not replace:
+            self._clean_tmp()  # no prune on this path: still clean up after writers that died
             return StoreResult(False, digest, time.perf_counter() - started)
         python = interpreter_identity(venv_python(source))
         tmp = self.path / ".tmp" / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         try:
             tmp.mkdir(mode=0o700)
-            used = copy_tree(source, tmp / "env", self.link_mode)
             origins = [str(source)]
             project = self._project_origin(project_root, python)
             if project:
                 origins.append(project)
-            manifest = relocate.scan(tmp / "env", relocate.path_forms(origins))
+            # Hash the source while cp copies it: two cores, one pass each, the same bytes from the page cache.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                scanning = pool.submit(relocate.scan, source, relocate.path_forms(origins))
+                used = copy_tree(source, tmp / "env", self.link_mode)
+                manifest = scanning.result()
             meta = {
                 "key": digest, "created": time.time(), "origin": str(source), "origin_project": project,
                 "document": document, "python": python["version"], "interpreter": python, "link_mode": used,
@@ -343,6 +461,8 @@ class Cache:
                 _rmtree(tmp)
         self._bump_stats(stores=1)
         evicted = self.prune(keep=digest)
+        if self.remote is not None:  # L2: upload when remote_mode allows; a fault is a warning, never an error
+            self.remote.after_store(self, digest)
         return StoreResult(True, digest, time.perf_counter() - started, manifest.bytes, len(manifest.files), used,
                            evicted)
 
@@ -376,8 +496,9 @@ class Cache:
         started = time.perf_counter()
         digest = check_key(str(key))
         target = Path(os.path.abspath(dest))
+        self._check_dest(target)
         self._prepare()  # a cache dir that cannot be used is an error now, not a silent miss and a failing store
-        if not self._complete(digest):
+        if not self._complete(digest) and not (self.remote is not None and self.remote.fetch_into(self, digest)):
             self._bump_stats(misses=1)
             return RestoreResult(False, digest, target, reason="no entry")
         with self._lock(digest):
@@ -386,9 +507,12 @@ class Cache:
                 return RestoreResult(False, digest, target, reason="no entry")
             try:
                 meta = self._meta(digest)
-                created = float(meta["created"])
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+            except (OSError, ValueError) as exc:
                 return self._quarantine(digest, target, f"unreadable meta.json: {exc}")
+            problem = _meta_problem(meta)
+            if problem:
+                return self._quarantine(digest, target, problem)
+            created = float(meta["created"])
             if self.max_age is not None and time.time() - created > self.max_age:
                 self._discard(self._entry(digest))
                 self._bump_stats(misses=1, evictions=1)
@@ -396,9 +520,12 @@ class Cache:
             result = self._restore_locked(digest, meta, target, project_root)
             if not result.hit:
                 return result
-            usage = self._usage(digest)
-            _write_json(self._entry(digest) / "usage.json",
-                        {"last_used": time.time(), "hits": int(usage.get("hits", 0)) + 1})
+            hits = self._usage(digest).get("hits", 0)
+            try:  # best effort: a full cache disk must not turn a done restore into an error
+                _write_json(self._entry(digest) / "usage.json",
+                            {"last_used": time.time(), "hits": (hits if type(hits) is int else 0) + 1})
+            except OSError as exc:
+                log.debug("venvcache: usage of %s not updated: %s", digest[:8], exc)
         self._bump_stats(hits=1)
         result.seconds = time.perf_counter() - started
         return result
@@ -422,7 +549,11 @@ class Cache:
                 return self._quarantine(digest, target, checker.problem)
             mapping = relocate.relocation_map(str(meta["origin"]), str(target), meta.get("origin_project"),
                                               os.path.abspath(project_root) if project_root else None)
-            relocate.rewrite(stage, [str(n) for n in meta.get("relocate", [])], mapping)
+            names = list(meta.get("relocate", []))
+            inside = os.path.realpath(stage) + os.sep
+            if not all(os.path.realpath(stage / n).startswith(inside) and os.path.isfile(stage / n) for n in names):
+                return self._quarantine(digest, target, "meta.json names files to relocate that are not in the env")
+            relocate.rewrite(stage, names, mapping)
             problem = _health_problem(stage, meta.get("interpreter"))
             if problem:
                 return self._quarantine(digest, target, problem)
@@ -439,6 +570,25 @@ class Cache:
                 _rmtree(stage)
         return RestoreResult(True, digest, target, bytes=int(meta.get("bytes", 0)), files=int(meta.get("files", 0)),
                              link_mode=used)
+
+    def _check_dest(self, target: Path) -> None:
+        """Refuse a destination whose replacement would destroy something that is not a virtual environment."""
+        if "\0" in str(target) or not target.name:
+            raise VenvCacheError(f"{str(target)!r:.120} cannot be a virtual environment's path",
+                                 fix="point virtualenv_path at a folder name")
+        real, cache = os.path.realpath(target), os.path.realpath(self.path)
+        if real == cache or cache.startswith(real.rstrip(os.sep) + os.sep) or real.startswith(cache + os.sep):
+            raise VenvCacheError("the env and the cache cannot hold one another", path=target,
+                                 fix="put the env and cache_path in separate folders")
+        if os.path.islink(target) or not os.path.lexists(target):
+            return  # a symlink is replaced, never followed
+        try:
+            usable = target.is_dir() and ((target / "pyvenv.cfg").is_file() or not any(target.iterdir()))
+        except OSError:
+            usable = False
+        if not usable:
+            raise VenvCacheError("exists and is not a virtual environment; refusing to replace it", path=target,
+                                 fix="remove it, or point virtualenv_path at the env")
 
     @staticmethod
     def _swap(stage: Path, target: Path) -> None:
@@ -479,6 +629,7 @@ class Cache:
         """Delete every entry (and stale temp dirs); return how many entries went."""
         removed = sum(self.remove(key) for key in self.keys())
         self._clean_tmp(max_age=0.0)
+        self._clean_locks()
         return removed
 
     def prune(self, *, keep: str | None = None) -> list[str]:
@@ -516,10 +667,25 @@ class Cache:
                         evicted.append(entry.key)
             except Timeout:
                 log.debug("venvcache: %s is in use; not evicted this time", entry.key[:8])
+        evicted += self._drop_unreadable({e.key for e in entries})
         self._clean_tmp()
+        self._clean_locks()
         if evicted:
             self._bump_stats(evictions=len(evicted))
         return evicted
+
+    def _drop_unreadable(self, readable: set[str]) -> list[str]:
+        """Remove complete entries whose metadata cannot be used (they are never listed, so never evicted)."""
+        dropped = []
+        for key in self.keys():
+            if key in readable:
+                continue
+            with contextlib.suppress(Timeout, OSError), self._lock(key, timeout=0):
+                if self._complete(key) and self.get(key) is None:
+                    log.warning("venvcache: entry %s has unusable metadata; removed it", key[:8])
+                    self._discard(self._entry(key))
+                    dropped.append(key)
+        return dropped
 
     def _clean_tmp(self, max_age: float = STALE_TMP_SECONDS) -> None:
         """Remove temp dirs of writers that died (same host, dead pid) or that are older than ``max_age``."""
@@ -529,10 +695,12 @@ class Cache:
                 continue
             for item in folder.iterdir():
                 with contextlib.suppress(OSError):
-                    stale = time.time() - item.lstat().st_mtime > max_age or folder.name == ".trash"
+                    age = time.time() - item.lstat().st_mtime
+                    stale = age > max_age or folder.name == ".trash"
                     owner_host, _, rest = item.name.rpartition("-")[0].rpartition("-")
-                    if folder.name == ".tmp" and owner_host == host and rest.isdigit():
-                        stale = stale or not _pid_alive(int(rest))
+                    if folder.name == ".tmp" and owner_host == host and rest.isascii() and rest.isdigit():
+                        # this host's writer: gone when its process is; alive, only when stuck for hours
+                        stale = not _pid_alive(int(rest)) or age > max(max_age, STALE_TMP_SECONDS)
                     if stale:  # trash is out of the key namespace: nobody reads it any more
                         _rmtree(item)
 
@@ -540,22 +708,56 @@ class Cache:
         """Compare an entry with its manifest (every file's size and sha256, every symlink); return the problems."""
         if not self._complete(key):
             return [f"{key[:8]}: incomplete or missing entry"]
-        try:
-            manifest = self._manifest(key)
-        except (OSError, ValueError, KeyError) as exc:
-            return [f"{key[:8]}: unreadable manifest.json ({exc})"]
-        return [f"{key[:8]}: {problem}" for problem in _diff(manifest, self._entry(key) / "env")]
+        self._prepare()
+        with self._lock(key):  # not while a store replaces it or an eviction deletes it
+            if not self._complete(key):
+                return [f"{key[:8]}: incomplete or missing entry"]
+            try:
+                manifest = self._manifest(key)
+            except (OSError, ValueError, KeyError) as exc:
+                return [f"{key[:8]}: unreadable manifest.json ({exc})"]
+            try:
+                return [f"{key[:8]}: {problem}" for problem in _diff(manifest, self._entry(key) / "env")]
+            except OSError as exc:
+                return [f"{key[:8]}: env/ cannot be read ({exc.strerror or exc})"]
 
     def verify_env(self, key: str, env: str | os.PathLike[str]) -> list[str]:
         """Compare a restored env with the entry's manifest, except the files relocation rewrote.
 
         In hardlink mode the env shares inodes with the cache: an in-place edit there shows up here.
         """
-        manifest = self._manifest(key)
-        return _diff(manifest, Path(env), skip=frozenset(manifest.relocate), extra=False)
+        if not self._complete(key):
+            raise VenvCacheError(f"no complete cache entry {key[:12]}", path=self.path,
+                                 fix="see 'virtualenv-cache list' for the keys")
+        try:
+            manifest = self._manifest(key)
+        except (OSError, ValueError, KeyError) as exc:
+            raise VenvCacheError(f"entry {key[:12]} has an unreadable manifest.json ({exc})", path=self.path,
+                                 fix="erase that entry") from None
+        try:
+            return _diff(manifest, Path(env), skip=frozenset(manifest.relocate), extra=False)
+        except OSError as exc:
+            raise VenvCacheError(f"cannot read the env: {exc.strerror or exc}", path=env) from None
 
     def _manifest(self, key: str) -> relocate.Manifest:
         return relocate.Manifest.from_json(_read_json(self._entry(key) / "manifest.json"))
+
+
+def _meta_problem(meta: dict[str, Any]) -> str:
+    """Why an entry's ``meta.json`` cannot be used (wrong types, relocation names leaving the env), or ''."""
+    for name, kinds in (("created", (int, float)), ("bytes", (int,)), ("files", (int,)), ("origin", (str,))):
+        if type(meta.get(name)) not in kinds:
+            return f"meta.json: {name} is missing or not a {kinds[0].__name__}"
+    if not math.isfinite(meta["created"]) or meta["bytes"] < 0 or meta["files"] < 0:
+        return "meta.json: created, bytes or files out of range"
+    if not isinstance(meta.get("origin_project"), (str, type(None))):
+        return "meta.json: origin_project is not a path"
+    names = meta.get("relocate", [])
+    if not isinstance(names, list) or not all(
+            isinstance(n, str) and n and "\0" not in n and not os.path.isabs(n) and ".." not in n.split("/")
+            for n in names):
+        return "meta.json: relocate is not a list of paths inside the env"
+    return ""
 
 
 def _diff(manifest: relocate.Manifest, tree: Path, *, skip: frozenset[str] = frozenset(),
@@ -592,6 +794,14 @@ class _ManifestCheck(threading.Thread):
         try:
             manifest = relocate.Manifest.from_json(_read_json(self.entry / "manifest.json"))
             env = self.entry / "env"
+            if not stat.S_ISDIR(os.lstat(env).st_mode):
+                self.problem = "env/ is not a folder"
+                return
+            files, links = relocate.walk(env)
+            extra = sorted(set(files) - manifest.files.keys() | set(links) - manifest.symlinks.keys())
+            if extra:
+                self.problem = f"unexpected file env/{extra[0]}"
+                return
             for name, (size, _) in manifest.files.items():
                 try:
                     st = os.lstat(env / name)
@@ -630,9 +840,11 @@ def _health_problem(env: Path, expected: Any) -> str:
 
 
 def _pid_alive(pid: int) -> bool:
+    if pid <= 0:  # 0 and negative numbers name process groups, not a writer
+        return pid == 0
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # a number too big for a pid names no process
         return False
     except PermissionError:
         return True
@@ -653,6 +865,6 @@ def _clean_stale_stages(parent: Path, name: str) -> None:
                     os.rename(item, target)
                 else:
                     _rmtree(item)
-            elif owner.isdigit() and not _pid_alive(int(owner)):
+            elif owner.isascii() and owner.isdigit() and not _pid_alive(int(owner)):
                 _rmtree(item)
 
