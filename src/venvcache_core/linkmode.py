@@ -63,11 +63,20 @@ def _clone_file(src: str, dst: str) -> None:
 
 def reflink_supported(src_dir: Path, dst_dir: Path) -> bool:
     """Probe once whether a clone from ``src_dir``'s file system to ``dst_dir``'s works."""
+    target = os.path.join(dst_dir, f".reflink-probe-{os.getpid()}")
     try:
+        with os.scandir(src_dir) as it:  # clone a file that is there: never write into the source tree
+            existing = next((e.path for e in it if e.is_file(follow_symlinks=False)), None)
+        if existing is not None:
+            try:
+                _clone_file(existing, target)
+            finally:
+                if os.path.lexists(target):
+                    os.unlink(target)
+            return True
         with tempfile.NamedTemporaryFile(dir=src_dir, prefix=".reflink-probe-") as probe:
             probe.write(b"venvcache")
             probe.flush()
-            target = os.path.join(dst_dir, f".reflink-probe-{os.getpid()}")
             try:
                 _clone_file(probe.name, target)
             finally:
@@ -108,11 +117,13 @@ def copy_tree(src: Path, dst: Path, mode: str = "auto", *, portable: bool = Fals
     try:
         if cp:
             flag = {"copy": ["-a", "--reflink=never"], "reflink": ["-a", "--reflink=always"], "hardlink": ["-al"]}[used]
-            proc = subprocess.run([cp, *flag, "--", str(src), str(dst)], capture_output=True, text=True, check=False)
+            proc = subprocess.run([cp, *flag, "--", str(src), str(dst)], capture_output=True, text=True,
+                                  check=False, env={**os.environ, "LC_ALL": "C"})  # English errors, to map them
             if proc.returncode != 0:
-                message = (proc.stderr.strip().splitlines() or ["cp failed"])[0]
-                code = errno.ENOSPC if "No space left" in message else errno.EIO
-                raise OSError(code, message, str(dst))
+                lines = proc.stderr.strip().splitlines() or ["cp failed"]
+                full = [line for line in lines if "No space left" in line or "quota exceeded" in line]
+                code = errno.ENOSPC if full else errno.EIO  # cp's first complaint may be another one
+                raise OSError(code, (full or lines)[0], str(dst))
         else:
             _walk_copy(src, dst, used)
     except OSError as exc:
