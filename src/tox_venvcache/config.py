@@ -1,0 +1,123 @@
+"""Where the plugin's settings come from: the ``[virtualenv-cache]`` section, a per-env switch, the command line and
+an environment variable.
+
+- ``[virtualenv-cache]`` in tox.ini and tox.toml, ``[tool.tox.virtualenv-cache]`` in pyproject.toml: read through
+  tox's own loaders (so tox.ini values get tox substitutions), validated by the core's ``from_mapping``.
+- ``virtualenv_cache = false`` in one env opts that env out.
+- ``--no-venv-cache`` (or ``TOX_NO_VENV_CACHE=1``, or ``TOX_VENV_CACHE=0``) turns the cache off for one run;
+  ``--venv-cache-refresh`` (or ``TOX_VENV_CACHE_REFRESH=1``) ignores existing entries and stores anew.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from venvcache_core.config import SECTION, Config, from_mapping
+from venvcache_core.errors import VenvCacheError
+
+from . import _tox_internals
+
+if TYPE_CHECKING:
+    from tox.config.cli.parser import ToxParser
+    from tox.config.sets import EnvConfigSet
+    from tox.session.state import State
+    from tox.tox_env.api import ToxEnv
+
+ENV_KEY = "virtualenv_cache"
+ENV_SWITCH = "TOX_VENV_CACHE"
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated section of one tox run, or why the cache is off for the whole run."""
+
+    config: Config | None
+    error: str = ""  # a bad section: warned once, then tox runs uncached
+
+    @property
+    def enabled(self) -> bool:
+        return self.config is not None and self.config.enabled
+
+
+def add_options(parser: ToxParser) -> None:
+    """``--no-venv-cache`` and ``--venv-cache-refresh`` for every tox command that sets up envs."""
+    parser.add_argument("--no-venv-cache", dest="no_venv_cache", action="store_true",
+                        help="do not restore or store virtual environments with venvcache in this run")
+    parser.add_argument("--venv-cache-refresh", dest="venv_cache_refresh", action="store_true",
+                        help="ignore cached virtual environments: install as usual and replace the cached copy")
+
+
+def add_env_config(env_conf: EnvConfigSet) -> None:
+    """The per-env opt-out ``virtualenv_cache = false``."""
+    env_conf.add_config(keys=[ENV_KEY], of_type=bool, default=True,
+                        desc="restore this env's deps from venvcache and store them after a fresh install")
+
+
+def _section_set_type() -> type:
+    from tox.config.sets import ConfigSet
+
+    class VenvCacheSection(ConfigSet):
+        """The ``[virtualenv-cache]`` section: keys are declared on the fly, validation is the core's."""
+
+        def register_config(self) -> None:
+            """Nothing up front: the keys found in the file are read as they are."""
+
+    return VenvCacheSection
+
+
+def read_section(state: State) -> dict[str, Any]:
+    """The raw ``[virtualenv-cache]`` section as tox sees it (string values go through tox's substitutions)."""
+    from tox.config.loader.section import Section
+
+    conf_set = state.conf.get_section_config(Section(None, SECTION), base=[], of_type=_section_set_type(),
+                                             for_env=None)
+    raw: dict[str, Any] = {}
+    for loader in _tox_internals.section_loaders(conf_set):
+        for key in sorted(loader.found_keys()):
+            if key in raw:
+                continue
+            value = loader.load_raw(key, state.conf, None)
+            if isinstance(value, str):
+                conf_set.add_config(keys=[key], of_type=str, default="", desc=f"venvcache {key}")
+                value = conf_set[key]
+            raw[key] = value
+    return raw
+
+
+def load(state: State) -> Settings:
+    """Validate the section of this run; a bad section is an error message, never an exception."""
+    try:
+        root = Path(state.conf.core["tox_root"])
+        source = getattr(state.conf, "src_path", None)
+        return Settings(from_mapping(read_section(state), work_dir=root,
+                                     source=Path(source) if source else None))
+    except VenvCacheError as exc:
+        return Settings(None, error=str(exc))
+    except Exception as exc:  # a config oddity must not break tox
+        return Settings(None, error=f"[{SECTION}] cannot be read: {exc}")
+
+
+def run_switch_off(tox_env: ToxEnv) -> str:
+    """Why the cache is off for this run by command line or environment ('' when it is not)."""
+    if getattr(tox_env.options, "no_venv_cache", False):
+        return "--no-venv-cache"
+    if os.environ.get(ENV_SWITCH, "").strip().lower() in _FALSE:
+        return f"{ENV_SWITCH}={os.environ[ENV_SWITCH]}"
+    return ""
+
+
+def refresh(tox_env: ToxEnv) -> bool:
+    """``--venv-cache-refresh``: do not restore, and replace the entry after the install."""
+    return bool(getattr(tox_env.options, "venv_cache_refresh", False))
+
+
+def env_opted_out(tox_env: ToxEnv) -> bool:
+    """``virtualenv_cache = false`` in this env."""
+    try:
+        return not tox_env.conf[ENV_KEY]
+    except KeyError:  # an env type whose config never went through tox_add_env_config
+        return False

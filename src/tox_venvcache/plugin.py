@@ -1,0 +1,102 @@
+"""The tox 4 hooks of venvcache (entry point group ``tox``): installing the package turns the cache on.
+
+Each hook only routes to :mod:`tox_venvcache.lifecycle`; none of them may break a tox run, so an unexpected error
+here is one warning line and tox goes on as if the plugin were not installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tox.plugin import impl
+
+from . import _tox_internals as internals
+from . import config, lifecycle
+from .lock_runner import wrap
+
+if TYPE_CHECKING:
+    from tox.config.cli.parser import ToxParser
+    from tox.config.sets import ConfigSet, EnvConfigSet
+    from tox.session.state import State
+    from tox.tox_env.api import ToxEnv
+    from tox.tox_env.register import ToxEnvRegister
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def _never_fails(hook: F) -> F:
+    """A hook that logs a warning instead of raising: the cache is an optimisation, never a reason to fail."""
+
+    @functools.wraps(hook)
+    def safe(*args: Any, **kwargs: Any) -> None:
+        try:
+            hook(*args, **kwargs)
+        except Exception as exc:  # the cache must never break a tox run
+            logging.getLogger("tox_venvcache").warning("venv cache skipped: %s: %s", type(exc).__name__, exc)
+
+    return safe  # type: ignore[return-value]
+
+
+@impl(trylast=True)
+@_never_fails
+def tox_register_tox_env(register: ToxEnvRegister) -> None:
+    """Wrap tox-uv's ``uv-venv-lock-runner`` (registered by tox-uv before us: trylast)."""
+    base = internals.lock_runner_class()
+    if base is None or internals.problems():
+        return
+    try:
+        current = register.runner(internals.LOCK_RUNNER_ID)
+    except KeyError:
+        return
+    if issubclass(current, base) and not getattr(current, "venvcache_wrapped", False):
+        register.add_run_env(wrap(current))
+
+
+@impl
+def tox_add_option(parser: ToxParser) -> None:
+    """``--no-venv-cache`` and ``--venv-cache-refresh``."""
+    config.add_options(parser)
+
+
+@impl
+@_never_fails
+def tox_add_core_config(core_conf: ConfigSet, state: State) -> None:
+    """Read ``[virtualenv-cache]`` once per run."""
+    lifecycle.configure(state)
+
+
+@impl
+def tox_add_env_config(env_conf: EnvConfigSet, state: State) -> None:
+    """``virtualenv_cache = false`` opts one env out."""
+    config.add_env_config(env_conf)
+
+
+@impl
+@_never_fails
+def tox_on_install(tox_env: ToxEnv, arguments: Any, section: str, of_type: str) -> None:
+    """Restore before a run env's deps step; store at the first install step after the env's own ones."""
+    from tox.tox_env.runner import RunToxEnv
+
+    if not isinstance(tox_env, RunToxEnv):
+        return  # packaging envs are not cached
+    if section == internals.SECTION_RUN and of_type == internals.DEPS_STEP:
+        lifecycle.on_deps(tox_env, arguments)
+    else:
+        lifecycle.on_install(tox_env, section, of_type)
+
+
+@impl
+@_never_fails
+def tox_before_run_commands(tox_env: ToxEnv) -> None:
+    """Store an env that had no package to install (``skip_install``, ``no_package``)."""
+    lifecycle.store(tox_env)
+
+
+@impl
+@_never_fails
+def tox_env_teardown(tox_env: ToxEnv) -> None:
+    """Store when setup stopped after the deps (a package build failed, ``--notest``)."""
+    lifecycle.teardown(tox_env)

@@ -1,0 +1,123 @@
+"""Fixtures of the tox plugin tests: temp tox projects run by real ``python -m tox`` subprocesses, offline.
+
+Every project gets its own cache directory (``[virtualenv-cache] cache_path``), the shared wheelhouse through
+``offline_env`` (pip and uv see nothing else), and ``pass_env = PYENV_VERSION`` so uv finds the pyenv interpreters.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from venvcache_core import Cache
+
+LINE = re.compile(r"^(?P<env>[\w.-]+): venv cache (?P<result>hit|miss|refresh) (?P<key>[0-9a-f]{8})\b(?P<rest>.*)$",
+                  re.MULTILINE)
+
+
+@dataclass
+class ToxRun:
+    """One finished tox process: exit code and everything it printed (stdout and stderr together)."""
+
+    code: int
+    out: str
+
+    def results(self) -> dict[str, tuple[str, str]]:
+        """``{env: (hit|miss|refresh, short key)}`` from the plugin's one line per env."""
+        return {m["env"]: (m["result"], m["key"]) for m in LINE.finditer(self.out)}
+
+    def result(self, env: str) -> str | None:
+        found = self.results().get(env)
+        return found[0] if found else None
+
+    def key(self, env: str) -> str:
+        return self.results()[env][1]
+
+    def ran(self, env: str, run_id: str) -> bool:
+        """Whether tox logged running ``run_id`` (``install_deps``, ``uv-sync`` ...) in ``env``."""
+        return re.search(rf"^{re.escape(env)}: {re.escape(run_id)}> ", self.out, re.MULTILINE) is not None
+
+
+@dataclass
+class Project:
+    """A tox project in a temp dir, with its own cache and an offline environment."""
+
+    root: Path
+    cache: Path
+    env: dict[str, str]
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+        return path
+
+    def tox(self, *args: str, expect: int | None = 0, extra_env: dict[str, str] | None = None) -> ToxRun:
+        """Run ``python -m tox *args`` in the project; assert the exit code unless ``expect`` is None."""
+        env = {**self.env, **(extra_env or {})}
+        proc = subprocess.run([sys.executable, "-m", "tox", *args], cwd=self.root, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300, check=False)
+        run = ToxRun(proc.returncode, proc.stdout)
+        if expect is not None:
+            assert run.code == expect, f"tox {' '.join(args)} exited {run.code}:\n{run.out}"
+        return run
+
+    def fresh(self) -> None:
+        """Delete ``.tox``: the next run starts from nothing but the cache (a fresh checkout, a new CI job)."""
+        shutil.rmtree(self.root / ".tox", ignore_errors=True)
+
+    def copy(self, dest: Path) -> Project:
+        """Another checkout of the same project at another path (without ``.tox``), sharing the cache."""
+        shutil.copytree(self.root, dest, ignore=shutil.ignore_patterns(".tox"))
+        return Project(dest, self.cache, self.env)
+
+    def entries(self) -> list[str]:
+        return Cache(self.cache).keys()
+
+
+TOX_INI = """\
+[tox]
+env_list = py312
+skipsdist = true
+
+[testenv]
+pass_env = PYENV_VERSION
+{testenv}
+
+[virtualenv-cache]
+cache_path = {cache}
+{section}
+"""
+
+
+@pytest.fixture(scope="session")
+def virtualenv_app_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One virtualenv app-data dir per test session: seeding pip from it is what makes venv creation fast."""
+    return tmp_path_factory.mktemp("virtualenv-app-data")
+
+
+@pytest.fixture
+def make_project(tmp_path: Path, offline_env: dict[str, str],
+                 virtualenv_app_data: Path) -> Callable[..., Project]:
+    """``make_project(testenv="deps = ...", section="", name="proj", tox_ini=None)`` → a :class:`Project`."""
+    env = {**offline_env, "VIRTUALENV_OVERRIDE_APP_DATA": str(virtualenv_app_data)}
+
+    def make(testenv: str = "", *, section: str = "", name: str = "proj", tox_ini: str | None = None) -> Project:
+        root = tmp_path / name
+        root.mkdir()
+        cache = tmp_path / "cache"
+        project = Project(root, cache, env)
+        text = tox_ini if tox_ini is not None else TOX_INI.format(testenv=textwrap.dedent(testenv).strip(),
+                                                                 cache=cache, section=textwrap.dedent(section).strip())
+        project.write("tox.ini", text.replace("{cache}", str(cache)))
+        return project
+
+    return make
