@@ -1,0 +1,151 @@
+"""Hits: a fresh ``--envdir`` or another checkout gets the env from the cache, without running the installer."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import NoxProject, entry_problems, uv_commands
+
+TWO_INSTALLS = """
+@nox.session(venv_backend="cached")
+def tests(session):
+    session.install("-r", "requirements.txt")
+    session.install("tinydep")
+    session.run("tinytool")
+    session.run("tinydep")
+"""
+
+
+def test_fresh_envdir_is_a_hit_and_uv_is_not_run(project: NoxProject, uv_log: tuple[dict[str, str], Path]) -> None:
+    env, log = uv_log
+    project.noxfile(TWO_INSTALLS)
+    project.write("requirements.txt", "tinytool==1.0\n")
+
+    first = project.nox(env=env)
+    assert first.miss and "stored" in first.output, first.output
+    assert "tinytool 1.0" in first.output and "tinydep 1.0" in first.output
+    assert any("pip install" in line for line in uv_commands(log)), "the cold run installs with uv"
+    keys = project.cache.keys()
+    assert len(keys) == 1
+    assert entry_problems(project.cache) == []
+
+    log.unlink()
+    second = project.nox(env=env)
+    assert second.hit, second.output
+    assert "tinytool 1.0" in second.output and "tinydep 1.0" in second.output
+    assert uv_commands(log) == [], "a hit creates no venv and installs nothing"
+    assert not second.lines("uv pip install"), second.output
+    assert project.cache.keys() == keys
+    assert project.cache.get(keys[0]).hits == 1
+
+
+def test_another_checkout_is_a_hit_with_editable_project_and_console_script(project: NoxProject,
+                                                                            tmp_path: Path) -> None:
+    """``-e .`` is relocated into the new checkout (not re-run); a dependency's console script still starts."""
+    project.noxfile("""
+        @nox.session(venv_backend="cached")
+        def tests(session):
+            session.install("-e", ".")
+            session.install("tinydep")
+            session.run("tinydep")
+            session.run("python", "-c", "import demo, pathlib; print('DEMO', pathlib.Path(demo.__file__).parent)")
+    """)
+    first = project.nox()
+    assert first.miss, first.output
+    assert f"DEMO {project.root / 'demo'}" in first.output
+
+    other = project.copy_to(tmp_path / "somewhere" / "else" / "checkout-b")
+    (other.root / "demo" / "__init__.py").write_text('VALUE = "edited"\n')
+    shutil.rmtree(project.root)  # nothing may still point into the first checkout
+
+    second = other.nox()
+    assert second.hit, second.output
+    assert "tinydep 1.0" in second.output
+    assert f"DEMO {other.root / 'demo'}" in second.output
+    assert not second.lines("pip install"), "neither the editable install nor the dependency ran again"
+
+
+def test_fast_path_restores_while_nox_creates_the_env(project: NoxProject) -> None:
+    """Declared lock files key the env; it is restored before the session function starts."""
+    project.noxfile("""
+        @nox.session(venv_backend="cached", venv_params=nox_venvcache.params(lock_files=["requirements.txt"]))
+        def tests(session):
+            session.log("SESSION FUNCTION STARTS")
+            session.install("-r", "requirements.txt")
+            session.run("tinytool")
+    """)
+    project.write("requirements.txt", "tinytool==2.0\n")
+    assert project.nox().miss
+    second = project.nox()
+    assert second.hit, second.output
+    out = second.output
+    assert out.index("venvcache: hit") < out.index("SESSION FUNCTION STARTS"), out
+    assert "tinytool 2.0" in out and not second.lines("pip install")
+
+    project.write("requirements.txt", "tinytool==1.0\n")
+    third = project.nox()
+    assert third.miss and "tinytool 1.0" in third.output, third.output
+
+
+@pytest.mark.parametrize("backend", ["cached", "cached-virtualenv"])
+def test_local_project_install_is_rerun_on_a_hit(project: NoxProject, backend: str) -> None:
+    """``install(".")`` copies the project into the env: on a hit that copy is replaced, never served stale.
+
+    pip skips a local wheel of an installed version and uv an installed local project: the copy is removed first.
+    """
+    project.noxfile("""
+        @nox.session(venv_backend=os.environ["BACKEND"])
+        def tests(session):
+            session.install(".")
+            session.install("tinytool")
+            session.run("python", "-c", "import demo; print('VALUE', demo.VALUE)")
+    """)
+    env = {"BACKEND": backend}
+    first = project.nox(env=env)
+    assert "VALUE one" in first.output
+    assert ("Creating virtual environment (uv)" in first.output) == (backend == "cached"), first.output
+    project.write("demo/__init__.py", 'VALUE = "two"\n')
+    second = project.nox(env=env)
+    assert second.hit, second.output
+    assert "VALUE two" in second.output
+    assert len(second.lines("pip install")) == 1, "only the project's own install runs again"
+
+
+def test_reuse_flags_keep_their_meaning(project: NoxProject) -> None:
+    """``-R`` on a fresh envdir uses the cache; ``-R``/``-r`` on an existing env reuse it as nox does."""
+    project.noxfile("""
+        @nox.session(venv_backend="cached")
+        def tests(session):
+            session.install("tinytool==1.0")
+            session.run("tinytool")
+    """)
+    project.nox()
+    envdir = project.fresh_envdir()
+    restored = project.nox("-R", envdir=envdir)
+    assert restored.hit and "tinytool 1.0" in restored.output
+
+    reused = project.nox("-R", envdir=envdir)
+    assert "venvcache:" not in reused.output and not reused.lines("pip install"), reused.output
+    assert "tinytool 1.0" in reused.output
+
+    reinstalled = project.nox("-r", envdir=envdir)
+    assert "venvcache:" not in reinstalled.output
+    assert reinstalled.lines("pip install"), "with -r nox runs the installs on the reused env"
+
+
+def test_default_backend_from_the_environment_and_db_flag(project: NoxProject) -> None:
+    """``NOX_DEFAULT_VENV_BACKEND=cached`` works; ``-db cached`` cannot (nox freezes its choices at import)."""
+    project.noxfile("""
+        @nox.session
+        def tests(session):
+            session.install("tinytool==2.0")
+            session.run("tinytool")
+    """)
+    env = {"NOX_DEFAULT_VENV_BACKEND": "cached"}
+    assert project.nox(env=env).miss
+    assert project.nox(env=env).hit
+    refused = project.nox("-db", "cached", expect=2)
+    assert "invalid choice: 'cached'" in refused.output
