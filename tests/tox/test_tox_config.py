@@ -1,0 +1,94 @@
+"""Where the settings come from (tox.ini, tox.toml, pyproject.toml) and what a broken setting or cache does to tox:
+one warning line, and the run goes on uncached."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tox_venvcache.lifecycle import human_bytes, human_count
+
+TOX_TOML = """
+env_list = ["py312"]
+skipsdist = true
+
+[env_run_base]
+runner = "uv-venv-runner"
+pass_env = ["PYENV_VERSION"]
+deps = ["tinytool==1.0"]
+commands = [["tinytool"]]
+
+[virtualenv-cache]
+cache_path = "{cache}"
+cache_size = 3
+"""
+
+PYPROJECT = """
+[tool.tox]
+env_list = ["py312"]
+skipsdist = true
+
+[tool.tox.env_run_base]
+runner = "uv-venv-runner"
+pass_env = ["PYENV_VERSION"]
+deps = ["tinytool==1.0"]
+commands = [["tinytool"]]
+
+[tool.tox.virtualenv-cache]
+cache_path = "{cache}"
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("file_name, text", [("tox.toml", TOX_TOML), ("pyproject.toml", PYPROJECT)])
+def test_toml_sections_are_read(make_project: Callable[..., object], file_name: str, text: str) -> None:
+    project = make_project()
+    (project.root / "tox.ini").unlink()
+    project.write(file_name, text.replace("{cache}", str(project.cache)))
+    run = project.tox("-e", "py312")
+    assert run.result("py312") == "miss", run.out
+    assert len(project.entries()) == 1  # stored where the section says
+
+
+@pytest.mark.slow
+def test_invalid_section_warns_once_and_tox_runs_uncached(make_project: Callable[..., object]) -> None:
+    project = make_project("""
+        runner = uv-venv-runner
+        deps = tinytool==1.0
+        commands = tinytool
+    """, section="link_mode = sideways\nbogus_key = 1")
+    run = project.tox("-e", "py312")
+    warnings = [line for line in run.out.splitlines() if "venv cache off" in line]
+    assert len(warnings) == 1, run.out
+    assert "tox.ini" in warnings[0] and ("link_mode" in warnings[0] or "bogus_key" in warnings[0])
+    assert run.results() == {}
+    assert "tinytool 1.0" in run.out
+
+
+@pytest.mark.slow
+def test_core_error_falls_back_to_a_normal_install(make_project: Callable[..., object]) -> None:
+    project = make_project("""
+        runner = uv-venv-runner
+        deps = tinytool==1.0
+        commands = tinytool
+    """)
+    project.cache.parent.mkdir(parents=True, exist_ok=True)
+    project.cache.write_text("a file where the cache directory should be\n")
+    run = project.tox("-e", "py312")
+    failures = [line for line in run.out.splitlines() if "venv cache" in line and "failed" in line]
+    assert len(failures) == 1, run.out
+    assert "installing as usual" in failures[0]
+    assert run.ran("py312", "install_deps")
+    assert "tinytool 1.0" in run.out
+
+
+@pytest.mark.parametrize("count, shown", [(0, "0 B"), (999, "999 B"), (18_000, "18 kB"), (4_200_000, "4.2 MB"),
+                                          (311_000_000, "311 MB"), (2_500_000_000, "2.5 GB")])
+def test_human_bytes(count: int, shown: str) -> None:
+    assert human_bytes(count) == shown
+
+
+def test_human_count() -> None:
+    assert human_count(19044) == "19 044"
+    assert human_count(7) == "7"
