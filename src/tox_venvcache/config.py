@@ -11,6 +11,7 @@ an environment variable.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,8 +70,27 @@ def _section_set_type() -> type:
     return VenvCacheSection
 
 
+_LIST_KEYS = frozenset({"key_files", "requirements_lock_paths"})
+_BOOL_KEYS = frozenset({"enabled", "shared"})
+_TRUE, _FALSE_WORDS = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
+
+
+def _from_ini(key: str, value: str) -> Any:
+    """An ini string as the TOML type the core expects: lists one per line (or comma separated), whole numbers and
+    booleans converted when they look like one (anything else is left for the core to reject with a clear line)."""
+    if key in _LIST_KEYS:
+        return [part.strip() for part in re.split(r"[\n,]", value) if part.strip()]
+    text = value.strip()
+    if key == "cache_size" and text.isdigit():
+        return int(text)
+    if key in _BOOL_KEYS and text.lower() in _TRUE | _FALSE_WORDS:
+        return text.lower() in _TRUE
+    return text
+
+
 def read_section(state: State) -> dict[str, Any]:
-    """The raw ``[virtualenv-cache]`` section as tox sees it (string values go through tox's substitutions)."""
+    """The raw ``[virtualenv-cache]`` section as tox sees it (tox.ini strings go through tox's substitutions)."""
+    from tox.config.loader.ini import IniLoader
     from tox.config.loader.section import Section
 
     conf_set = state.conf.get_section_config(Section(None, SECTION), base=[], of_type=_section_set_type(),
@@ -80,11 +100,11 @@ def read_section(state: State) -> dict[str, Any]:
         for key in sorted(loader.found_keys()):
             if key in raw:
                 continue
-            value = loader.load_raw(key, state.conf, None)
-            if isinstance(value, str):
+            if isinstance(loader, IniLoader):
                 conf_set.add_config(keys=[key], of_type=str, default="", desc=f"venvcache {key}")
-                value = conf_set[key]
-            raw[key] = value
+                raw[key] = _from_ini(key, conf_set[key])
+            else:  # TOML: values are typed already
+                raw[key] = loader.load_raw(key, state.conf, None)
     return raw
 
 

@@ -92,3 +92,33 @@ def test_human_bytes(count: int, shown: str) -> None:
 def test_human_count() -> None:
     assert human_count(19044) == "19 044"
     assert human_count(7) == "7"
+
+
+@pytest.mark.slow
+def test_ini_values_are_typed_and_key_files_invalidate(make_project: Callable[..., object]) -> None:
+    project = make_project("""
+        runner = uv-venv-runner
+        deps = tinytool==1.0
+        commands = tinytool
+    """, section="cache_size = 2\nkey_files =\n    {toxinidir}/build-flags.txt\nsalt = one")
+    flags = project.write("build-flags.txt", "-O2\n")
+    first = project.tox("-e", "py312")
+    assert first.result("py312") == "miss", first.out  # cache_size = 2 was accepted (an ini string)
+
+    flags.write_text("-O3\n")
+    project.fresh()
+    second = project.tox("-e", "py312")
+    assert second.result("py312") == "miss", second.out
+    assert second.key("py312") != first.key("py312")
+
+    ini = project.root / "tox.ini"
+    ini.write_text(ini.read_text().replace("salt = one", "salt = two"))
+    project.fresh()
+    third = project.tox("-e", "py312")
+    assert third.result("py312") == "miss" and third.key("py312") not in {first.key("py312"), second.key("py312")}
+    assert len(project.entries()) == 2  # cache_size = 2: the least recently used entry went
+
+    ini.write_text(ini.read_text().replace("salt = two", "enabled = false"))
+    project.fresh()
+    off = project.tox("-e", "py312")
+    assert off.results() == {}, off.out
