@@ -1,1 +1,33 @@
-"""tox 4 plugin: restore a cached env before tox installs deps, store it after (see issue 3)."""
+"""tox 4 plugin: restore a cached env right before tox installs its deps, store it after a successful install.
+
+Installing ``venvcache`` next to tox turns it on (entry point group ``tox``); no ``runner`` or ``requires`` change.
+Works with tox's virtualenv runner and tox-uv's ``uv-venv-runner`` and ``uv-venv-lock-runner``.
+
+Configure it in ``[virtualenv-cache]`` (tox.ini, tox.toml) or ``[tool.tox.virtualenv-cache]`` (pyproject.toml)::
+
+    [virtualenv-cache]
+    cache_path = ~/.cache/venvcache/myproject   # default: the per-user cache dir / project name
+    cache_size = 10
+    max_age = 14d                                # unpinned deps are frozen by a cache: let entries expire
+    link_mode = auto
+    salt = 1                                     # change it to start over
+    key_files = constraints/*.txt                # more files whose content invalidates
+    enabled = true
+
+Per env: ``virtualenv_cache = false``. Per run: ``--no-venv-cache`` (or ``TOX_NO_VENV_CACHE=1`` /
+``TOX_VENV_CACHE=0``), ``--venv-cache-refresh`` (reinstall and replace the entry).
+
+What is cached is what ``deps`` (and ``dependency_groups``) install; the package under test and its own
+dependencies are installed by tox on every setup, as without the plugin. So list the test tools in ``deps``
+rather than in an extra. One line per env says what happened::
+
+    py312: venv cache hit 3f2a9c1e (311 MB, 19 044 files) in 0.71 s
+    py312: venv cache miss 3f2a9c1e, stored in 0.80 s (311 MB, 19 044 files)
+
+``-v`` adds the key document (what went into the key) on a miss. A broken setting or a cache failure is one
+warning line, and tox installs as usual.
+
+Modules: ``plugin`` (hooks), ``config`` (settings), ``key`` (key inputs from the tox env), ``lifecycle`` (restore,
+store, log lines), ``lock_runner`` (the uv-venv-lock-runner wrapper), ``_tox_internals`` (every private tox/tox-uv
+detail relied on, checked at run time and by the tests).
+"""

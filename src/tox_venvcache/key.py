@@ -190,6 +190,8 @@ def deps_key(tox_env: ToxEnv, arguments: Any, config: Config) -> KeyResult:
         "pip_pre": bool(_conf(tox_env, "pip_pre", False)),
         "install_command": _command(getattr(_conf(tox_env, "install_command"), "args", None) or []),
         "uv_resolution": _conf(tox_env, "uv_resolution", "") or "",
+        # without a package step the entry is stored after these ran, so what they install is in it
+        "extra_setup_commands": [_command(cmd.args) for cmd in _conf(tox_env, "extra_setup_commands", []) or []],
     }
     return KeyResult(_build(tox_env, inputs, config), sorted(set(unpinned)))
 

@@ -203,8 +203,9 @@ def on_deps(tox_env: ToxEnv, arguments: Any) -> None:
             return  # nothing is installed: a bare venv is as fast to create as to restore
         _warn_unpinned(tox_env, config, state, result)
         state.steps = {internals.DEPS_STEP}
-        may_restore = first and not tox_env.conf["recreate"]
-        _begin(tox_env, config, state, result, may_restore=may_restore)
+        if tox_env.conf["recreate"]:
+            state.reason = "recreate"
+        _begin(tox_env, config, state, result, may_restore=first and not tox_env.conf["recreate"])
 
     _guard(tox_env, "restore", act)
 
@@ -245,7 +246,7 @@ def store(tox_env: ToxEnv) -> None:
             LOG.warning("venv cache %s %s%s, stored in %.2f s (%s, %s files)", word, key.short, reason,
                         result.seconds, human_bytes(result.bytes), human_count(result.files))
         else:
-            LOG.warning("venv cache %s %s%s, not stored: another run stored it first", word, key.short, reason)
+            LOG.warning("venv cache %s %s%s, not stored: the cache has it already", word, key.short, reason)
 
     _guard(tox_env, "store", act)
 
@@ -303,6 +304,8 @@ def before_uv_sync(tox_env: ToxEnv, sync_cmd: Sequence[str], install_pkg: str | 
     def act() -> None:
         result = lock_key(tox_env, sync_cmd, config)
         state.steps = set()
+        if tox_env.conf["recreate"]:
+            state.reason = "recreate"
         _begin(tox_env, config, state, result, may_restore=not tox_env.conf["recreate"])
 
     _guard(tox_env, "restore", act)

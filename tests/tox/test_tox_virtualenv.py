@@ -76,7 +76,8 @@ def test_recreate_never_restores(make_project: Callable[..., object]) -> None:
     project.tox("-e", "py312")
     project.fresh()
     again = project.tox("-r", "-e", "py312")
-    assert again.result("py312") != "hit", again.out
+    assert again.result("py312") == "miss", again.out
+    assert "(recreate), not stored: the cache has it already" in again.out
     assert again.ran("py312", "install_deps")
     assert "tinytool 1.0" in again.out
     assert len(project.entries()) == 1
