@@ -151,6 +151,14 @@ def _requirements(arguments: Any) -> tuple[list[str], list[str]]:
     return [], sorted(str(item) for item in arguments or [])
 
 
+def _package_root(tox_env: ToxEnv) -> Path:
+    """Where pyproject.toml lives (``package_root``, else the tox root)."""
+    try:
+        return Path(tox_env.core["package_root"])
+    except KeyError:
+        return Path(tox_env.core["tox_root"])
+
+
 def deps_key(tox_env: ToxEnv, arguments: Any, config: Config) -> KeyResult:
     """The key of a ``PythonRun`` env (virtualenv or tox-uv ``uv-venv-runner``), just before its deps install."""
     root = Path(tox_env.core["tox_root"])
@@ -184,7 +192,7 @@ def deps_key(tox_env: ToxEnv, arguments: Any, config: Config) -> KeyResult:
         "extras": sorted(_conf(tox_env, "extras", set()) or ()),
         "dependency_groups": {
             "names": groups,
-            "requirements": internals.resolve_dependency_groups(Path(tox_env.core["package_root"]), set(groups))
+            "requirements": internals.resolve_dependency_groups(_package_root(tox_env), set(groups))
             if groups else [],
         },
         "pip_pre": bool(_conf(tox_env, "pip_pre", False)),

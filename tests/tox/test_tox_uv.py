@@ -121,3 +121,29 @@ def test_unpinned_deps_warn_once(make_project: Callable[..., object]) -> None:
     quiet = project.tox("-e", "py312")
     assert "freezes unpinned deps" not in quiet.out
     assert quiet.result("py312") == "hit"
+
+
+def test_dependency_groups_are_cached_and_keyed(make_project: Callable[..., object]) -> None:
+    project = make_project("""
+        runner = uv-venv-runner
+        dependency_groups = test
+        commands = tinytool
+    """)
+    pyproject = project.write("pyproject.toml", """
+        [dependency-groups]
+        test = ["tinytool==1.0"]
+    """)
+    cold = project.tox("-e", "py312")
+    assert cold.result("py312") == "miss", cold.out
+    assert cold.ran("py312", "install_dependency-groups")
+    project.fresh()
+    warm = project.tox("-e", "py312")
+    assert warm.result("py312") == "hit", warm.out
+    assert not warm.ran("py312", "install_dependency-groups") and not warm.ran("py312", "install_deps"), warm.out
+    assert "tinytool 1.0" in warm.out
+
+    pyproject.write_text(pyproject.read_text().replace("tinytool==1.0", "tinytool==2.0"))
+    project.fresh()
+    changed = project.tox("-e", "py312")
+    assert changed.result("py312") == "miss", changed.out
+    assert "tinytool 2.0" in changed.out
