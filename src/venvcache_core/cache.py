@@ -296,6 +296,9 @@ class Cache:
         """Create the cache dir ``0700`` and refuse one that other users may write unless marked ``shared``."""
         if self._ready:
             return
+        if "\0" in str(self.path):
+            raise VenvCacheError(f"{str(self.path)!r:.120} cannot be a folder name (NUL character)",
+                                 fix="fix cache_path")
         try:
             self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
             for sub in (".locks", ".tmp", ".trash"):
@@ -320,7 +323,13 @@ class Cache:
         self._ready = True
 
     def _complete(self, key: str) -> bool:
-        return (self._entry(key) / MARKER).is_file()
+        entry = self._entry(key)
+        try:  # an entry is a real folder: a symlink planted in its place is never served (nor listed)
+            if not stat.S_ISDIR(os.lstat(entry).st_mode):
+                return False
+        except OSError:
+            return False
+        return (entry / MARKER).is_file()
 
     def _meta(self, key: str) -> dict[str, Any]:
         return _read_json(self._entry(key) / "meta.json")
@@ -335,7 +344,8 @@ class Cache:
         """Add to the counters in ``stats.json`` (best effort: stats never fail a restore or store)."""
         path = self.path / "stats.json"
         try:
-            with FileLock(self.path / ".locks" / "stats.lock", timeout=5, is_singleton=False):
+            with FileLock(self.path / ".locks" / "stats.lock", timeout=5, is_singleton=False,
+                          mode=0o666 if self.shared else 0o600):
                 try:
                     data = _read_json(path)
                 except (OSError, ValueError):
@@ -496,8 +506,8 @@ class Cache:
         started = time.perf_counter()
         digest = check_key(str(key))
         target = Path(os.path.abspath(dest))
-        self._check_dest(target)
         self._prepare()  # a cache dir that cannot be used is an error now, not a silent miss and a failing store
+        self._check_dest(target)
         if not self._complete(digest) and not (self.remote is not None and self.remote.fetch_into(self, digest)):
             self._bump_stats(misses=1)
             return RestoreResult(False, digest, target, reason="no entry")
@@ -543,7 +553,13 @@ class Cache:
         checker = _ManifestCheck(entry)
         checker.start()  # runs on the other core while cp copies
         try:
-            used = copy_tree(entry / "env", stage, self.link_mode)
+            try:
+                used = copy_tree(entry / "env", stage, self.link_mode)
+            except VenvCacheError as exc:  # cp failing on a damaged entry: quarantine it, not an error
+                checker.join()
+                if checker.problem and not isinstance(exc, NoSpaceError):
+                    return self._quarantine(digest, target, checker.problem)
+                raise
             checker.join()
             if checker.problem:
                 return self._quarantine(digest, target, checker.problem)
@@ -558,6 +574,9 @@ class Cache:
             if problem:
                 return self._quarantine(digest, target, problem)
             self._swap(stage, target)
+        except NoSpaceError:  # from the copy: say what it means for a restore
+            raise NoSpaceError("no space left to restore the env; the old env is untouched", path=target.parent,
+                               fix="free some space") from None
         except OSError as exc:
             if _no_space(exc):
                 raise NoSpaceError("no space left to restore the env; the old env is untouched", path=target.parent,
@@ -794,8 +813,12 @@ class _ManifestCheck(threading.Thread):
         try:
             manifest = relocate.Manifest.from_json(_read_json(self.entry / "manifest.json"))
             env = self.entry / "env"
-            if not stat.S_ISDIR(os.lstat(env).st_mode):
-                self.problem = "env/ is not a folder"
+            try:
+                mode = os.lstat(env).st_mode
+            except OSError:
+                mode = 0
+            if not stat.S_ISDIR(mode):
+                self.problem = "env/ is missing or not a folder"
                 return
             files, links = relocate.walk(env)
             extra = sorted(set(files) - manifest.files.keys() | set(links) - manifest.symlinks.keys())

@@ -59,7 +59,7 @@ def run_workers(tmp_path: Path, sources: dict[str, SourceEnv], *, processes: int
 
 def test_processes_hammering_one_cache(tmp_path: Path, sources: dict[str, SourceEnv], soak: bool,
                                        record_property: pytest.RecordProperty) -> None:
-    processes, rounds = (8, 60) if soak else (4, 15)
+    processes, rounds = (8, 60) if soak else (4, 30)
     reports, cache_path, workdirs = run_workers(tmp_path, sources, processes=processes, rounds=rounds,
                                                 max_entries=2, seed=7)
     errors = [e for r in reports for e in r["errors"]]  # type: ignore[attr-defined]
