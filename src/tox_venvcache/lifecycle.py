@@ -140,7 +140,8 @@ def _guard(tox_env: ToxEnv, what: str, action: Callable[[], None]) -> None:
         RUN.state(tox_env).pending = False
 
 
-def _warn_unpinned(tox_env: ToxEnv, config: Config, state: EnvState, result: KeyResult) -> None:
+def _warn_unpinned(config: Config, state: EnvState, result: KeyResult) -> None:
+    """Once per env: a cache keeps unpinned deps at today's versions (silent when the user set ``max_age``)."""
     if not result.unpinned or state.warned_unpinned or config.max_age is not None:
         return
     state.warned_unpinned = True
@@ -196,12 +197,10 @@ def on_deps(tox_env: ToxEnv, arguments: Any) -> None:
 
     def act() -> None:
         result = deps_key(tox_env, arguments, config)
-        options, requirements = result.key.document["inputs"]["deps"]["options"], \
-            result.key.document["inputs"]["deps"]["requirements"]
-        groups = result.key.document["inputs"]["dependency_groups"]["names"]
-        if not (requirements or options or groups):
+        inputs = result.key.document["inputs"]
+        if not (inputs["deps"]["requirements"] or inputs["deps"]["options"] or inputs["dependency_groups"]["names"]):
             return  # nothing is installed: a bare venv is as fast to create as to restore
-        _warn_unpinned(tox_env, config, state, result)
+        _warn_unpinned(config, state, result)
         state.steps = {internals.DEPS_STEP}
         if tox_env.conf["recreate"]:
             state.reason = "recreate"
