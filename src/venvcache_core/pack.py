@@ -334,6 +334,7 @@ def _extract(tar: tarfile.TarFile, dest: Path, key: str) -> tuple[dict[str, Any]
     """Check and write every member; return meta.json's content and the symlinks made (name below env → target)."""
     meta: dict[str, Any] | None = None
     manifest: relocate.Manifest | None = None
+    mtimes: dict[str, Any] = {}  # the entry's own mtimes (ns) from its manifest; the L1 restore compares them
     made_dirs: set[str] = set()
     seen_files: set[str] = set()
     seen_links: dict[str, str] = {}
@@ -348,6 +349,7 @@ def _extract(tar: tarfile.TarFile, dest: Path, key: str) -> tuple[dict[str, Any]
                 parsed = json.loads(data)
                 if name == "manifest.json":
                     manifest = relocate.Manifest.from_json(parsed)
+                    mtimes = parsed["mtimes"] if isinstance(parsed.get("mtimes"), dict) else {}
                 elif not isinstance(parsed, dict):
                     raise ValueError("not an object")
                 else:
@@ -374,7 +376,8 @@ def _extract(tar: tarfile.TarFile, dest: Path, key: str) -> tuple[dict[str, Any]
             expected = manifest.files.get(rel)
             if expected is None or expected[0] != member.size:
                 raise PackError(f"{name} is not in the manifest with that size")
-            _extract_file(tar, member, path)
+            ns = mtimes.get(rel)
+            _extract_file(tar, member, path, ns if type(ns) is int and ns >= 0 else member.mtime * 10**9)
             seen_files.add(rel)
         elif member.issym():
             _check_link_name(name, member.linkname, manifest.symlinks.get(rel))
@@ -392,7 +395,7 @@ def _extract(tar: tarfile.TarFile, dest: Path, key: str) -> tuple[dict[str, Any]
     return meta, seen_links
 
 
-def _extract_file(tar: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
+def _extract_file(tar: tarfile.TarFile, member: tarfile.TarInfo, path: str, mtime_ns: int) -> None:
     """Write one regular file: never through a link (O_EXCL, O_NOFOLLOW), mode limited to 0o777, mtime kept."""
     fh = tar.extractfile(member)
     if fh is None:
@@ -406,7 +409,7 @@ def _extract_file(tar: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> N
         if written != member.size:
             raise PackError(f"{member.name} is truncated")
         os.fchmod(fd, member.mode & 0o777)
-        os.utime(fd, (member.mtime, member.mtime))  # .pyc files are validated against their source's mtime
+        os.utime(fd, ns=(mtime_ns, mtime_ns))  # .pyc files are validated against their source's mtime
     finally:
         os.close(fd)
 

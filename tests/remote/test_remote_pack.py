@@ -148,7 +148,7 @@ def test_round_trip_keeps_files_modes_mtimes_and_links(tmp_path: Path, clone_ven
         if path.is_symlink():
             assert os.readlink(path) == os.readlink(twin)
         elif path.is_file():
-            assert int(a.st_mtime) == int(b.st_mtime) and path.read_bytes() == twin.read_bytes()
+            assert a.st_mtime_ns == b.st_mtime_ns and path.read_bytes() == twin.read_bytes()
     assert json.loads((dest / "manifest.json").read_text()) == json.loads((entry / "manifest.json").read_text())
 
 
