@@ -48,10 +48,14 @@ def test_a_change_of_input_is_a_miss(project: NoxProject, change: str) -> None:
 MULTI = """
 @nox.session(venv_backend="cached")
 def tests(session):
+    with open(os.path.join(session.create_tmp(), "mine"), "w") as fh:  # <env>/tmp, made before the env exists
+        fh.write("kept")
     for call in os.environ["CALLS"].split(";"):
         session.install(*call.split())
     session.run("python", "-c", "import importlib.util as u; print('HAS', sorted(n for n in "
                 "('tinytool', 'tinylib', 'tinydep') if u.find_spec(n)))")
+    with open(os.path.join(session.create_tmp(), "mine")) as fh:
+        session.log("TMP " + fh.read())
 """
 
 
@@ -65,9 +69,11 @@ def test_a_session_that_deviates_gets_its_own_env(project: NoxProject, second_ca
     project.noxfile(MULTI)
     first = project.nox(env={"CALLS": "tinylib;tinydep;tinytool"})
     assert "HAS ['tinydep', 'tinylib', 'tinytool']" in first.output
+    assert "TMP kept" in first.output, "files the session put in <env>/tmp survive the env being created later"
 
     second = project.nox(env={"CALLS": second_calls})
     assert expected in second.output, second.output
+    assert "TMP kept" in second.output, "... and being restored, then rebuilt"
     assert second.hit, "the first calls match: the entry is restored, then the deviation is handled"
     assert "venvcache: miss" in second.output and "stored" in second.output
 
@@ -76,6 +82,7 @@ def test_a_session_that_deviates_gets_its_own_env(project: NoxProject, second_ca
     assert expected in third.output
     assert not third.lines("pip install"), "the replaced entry serves the new sequence"
     assert entry_problems(project.cache) == []
+    assert not [e for e in project.cache.entries() if (e.path / "env" / "tmp").exists()], "<env>/tmp is not cached"
 
 
 def test_installs_after_the_first_command_are_not_cached(project: NoxProject) -> None:
