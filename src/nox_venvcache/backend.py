@@ -64,13 +64,14 @@ class Step:
 
     doc: dict[str, Any]
     volatile: list[str] = field(default_factory=list)
+    unpinned: list[str] = field(default_factory=list)
     run: Callable[[], Any] | None = None
     cwd: str = ""
     env: dict[str, str | None] = field(default_factory=dict)
 
 
 def _mb(size: int) -> str:
-    return f"{size / 1e6:.1f} MB"
+    return f"{size / 1e6:.1f} MB" if size >= 10**6 else f"{size / 1e3:.0f} kB"
 
 
 def _ordinal_call(index: int) -> str:
@@ -191,7 +192,7 @@ class CachedVirtualEnv(internals.VirtualEnv):
                 self._give_up(exc)
             return run()
         try:
-            step = Step(self._describe(call, args, kwargs), run=run, cwd=os.getcwd(), env=dict(self.env))
+            step = self._step(call, args, kwargs, run)
             if self._phase is Phase.PENDING:
                 self._key = keying.first_step_key(interpreter=self._identity, environment=self._environment,
                                                   step=step.doc, salt=self._settings.salt)
@@ -270,10 +271,12 @@ class CachedVirtualEnv(internals.VirtualEnv):
         elif self._phase is Phase.BUILD:
             self._phase = Phase.BUILT
 
-    def _describe(self, call: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    def _step(self, call: str, args: Sequence[Any], kwargs: Mapping[str, Any], run: Callable[[], Any]) -> Step:
         outer: Mapping[str, str | None] = os.environ if kwargs.get("include_outer_env", True) else {}
         env = {**outer, **self.env, **(kwargs.get("env") or {})}
-        return self._describer.describe(call, args, cwd=os.getcwd(), env=env)
+        cwd = os.getcwd()
+        return Step(self._describer.describe(call, args, cwd=cwd, env=env), run=run, cwd=cwd, env=dict(self.env),
+                    unpinned=self._describer.unpinned(call, args, cwd=cwd, env=env))
 
     def _run_recorded(self, step: Step, *, replay: bool = False) -> Any:
         """Run an install call for real and note which local, non-editable projects it (re)installed."""
@@ -347,9 +350,12 @@ class CachedVirtualEnv(internals.VirtualEnv):
             write_marker(location, self._session, self._seen)
             result = self._cache.store(self._key, location, project_root=self._root, replace=self._replace)
         why = f" ({self._why})" if self._why else ""
+        unpinned = sorted({name for step in self._seen for name in step.unpinned})
         if result.stored:
+            note = (f"; unpinned, so frozen by the cache: {', '.join(unpinned)} (see max_age, "
+                    f"{settings.ENV_REFRESH}=1)" if unpinned else "")
             logger.info(f"venvcache: miss {self._key.short} for {self._session}{why}; stored {_mb(result.bytes)} "
-                        f"in {time.perf_counter() - started:.2f} s")
+                        f"in {time.perf_counter() - started:.2f} s{note}")
         else:
             logger.info(f"venvcache: miss {self._key.short} for {self._session}{why}; another run stored it first")
 

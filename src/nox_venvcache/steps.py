@@ -24,9 +24,10 @@ from urllib.parse import unquote, urlparse
 
 #: files of a local project that decide what installing it pulls in
 PROJECT_FILES = ("pyproject.toml", "setup.cfg", "setup.py", "uv.lock", "poetry.lock", "pdm.lock", "pylock.toml")
-#: options whose value is a requirements-style file (pip and uv spellings)
-FILE_OPTIONS = frozenset({"-r", "--requirement", "--requirements", "-c", "--constraint", "--constraints",
-                          "--override", "--overrides", "-b", "--build-constraint", "--build-constraints"})
+#: options whose value is a requirements-style file (pip and uv spellings); all but the first three constrain
+REQUIREMENT_OPTIONS = frozenset({"-r", "--requirement", "--requirements"})
+FILE_OPTIONS = REQUIREMENT_OPTIONS | {"-c", "--constraint", "--constraints", "--override", "--overrides", "-b",
+                                      "--build-constraint", "--build-constraints"}
 EDITABLE_OPTIONS = frozenset({"-e", "--editable"})
 #: options that read the project in the current folder
 PROJECT_OPTIONS = frozenset({"--group", "--all-groups", "--only-group"})
@@ -101,7 +102,7 @@ class StepDescriber:
         texts = [os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in args]
         files: dict[str, str] = {}
         for kind, value in _references(texts):
-            if kind == "file":
+            if kind in {"file", "constraints"}:
                 self._requirements_file(here / value, files, depth=0)
             else:
                 self._local_target(value, here, files, editable=kind == "editable")
@@ -120,6 +121,21 @@ class StepDescriber:
         return {"call": call, "args": [self._normalise_arg(t, here) for t in texts], "cwd": self.name(here),
                 "files": dict(sorted(files.items())), "env": relevant}
 
+    def unpinned(self, call: str, args: Sequence[Any], *, cwd: str | os.PathLike[str],
+                 env: Mapping[str, str | None]) -> list[str]:
+        """Requirements of an install call not pinned with ``==`` (a cache freezes whatever they resolved to).
+
+        Calls with constraints (``-c``, ``PIP_CONSTRAINT``/``UV_CONSTRAINT``) and ``run_install`` calls (lock files)
+        count as pinned.
+        """
+        if call != "install" or env.get("PIP_CONSTRAINT") or env.get("UV_CONSTRAINT"):
+            return []
+        texts = [os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in args]
+        names: set[str] = set()
+        if not _collect_unpinned(texts, Path(os.path.abspath(cwd)), names, set()):
+            return []
+        return sorted(names)
+
     def _requirements_file(self, path: Path, files: dict[str, str], *, depth: int) -> None:
         name = self.name(path)
         if name in files or depth > _MAX_NESTING:
@@ -135,7 +151,7 @@ class StepDescriber:
         for line in _logical_lines(lines):
             words = line.split()
             for kind, value in _references(words):
-                if kind == "file":
+                if kind in {"file", "constraints"}:
                     self._requirements_file(path.parent / value, files, depth=depth + 1)
                 else:
                     self._local_target(value, path.parent, files, editable=kind == "editable")
@@ -163,6 +179,13 @@ class StepDescriber:
             candidate = folder / name
             if candidate.is_file():
                 files[self.name(candidate)] = _sha256(candidate)
+
+
+def _looks_local(value: str, here: Path) -> bool:
+    """Whether an argument names a local path or a URL rather than a requirement on an index."""
+    base = _split_extras(value)[0]
+    return (" @ " in value or "://" in value or base.startswith((".", "/", "~", "file:"))
+            or os.sep in base or (here / base).exists())
 
 
 def _split_extras(arg: str) -> tuple[str, str]:
@@ -194,28 +217,59 @@ def _logical_lines(lines: Iterable[str]) -> list[str]:
     return out
 
 
+def _kind(option: str) -> str:
+    if option in EDITABLE_OPTIONS:
+        return "editable"
+    return "file" if option in REQUIREMENT_OPTIONS else "constraints"
+
+
 def _references(words: Sequence[str]) -> list[tuple[str, str]]:
-    """(kind, value) of what a list of arguments reads: ``file`` (requirements), ``editable``, ``local``."""
+    """(kind, value) of what arguments read: ``file`` (requirements), ``constraints`` (files), ``editable``,
+    ``local`` (a requirement or a local path)."""
     found: list[tuple[str, str]] = []
-    it = iter(range(len(words)))
     skip = False
-    for index in it:
+    for index, word in enumerate(words):
         if skip:
             skip = False
             continue
-        word = words[index]
         option, eq, inline = word.partition("=")
         if word in FILE_OPTIONS or word in EDITABLE_OPTIONS:
             if index + 1 < len(words):
-                found.append(("file" if word in FILE_OPTIONS else "editable", words[index + 1]))
+                found.append((_kind(word), words[index + 1]))
                 skip = True
-        elif eq and option in FILE_OPTIONS | EDITABLE_OPTIONS and option.startswith("--"):
-            found.append(("file" if option in FILE_OPTIONS else "editable", inline))
+        elif eq and option.startswith("--") and option in FILE_OPTIONS | EDITABLE_OPTIONS:
+            found.append((_kind(option), inline))
         elif len(word) > 2 and word[:2] in {"-r", "-c", "-e"} and not word.startswith("--"):
-            found.append(("editable" if word[:2] == "-e" else "file", word[2:]))
+            found.append((_kind(word[:2]), word[2:]))
         elif not word.startswith("-"):
             found.append(("local", word))
     return found
+
+
+def _collect_unpinned(words: Sequence[str], here: Path, names: set[str], seen: set[Path]) -> bool:
+    """Add unpinned requirement names of ``words`` (and the requirement files they name) to ``names``.
+
+    False when constraints are involved: then what is pinned cannot be told from the words.
+    """
+    for kind, value in _references(words):
+        if kind == "constraints":
+            return False
+        if kind == "file":
+            path = (here / value).resolve()
+            if path in seen or not path.is_file():
+                continue
+            seen.add(path)
+            try:
+                lines = _logical_lines(path.read_text(encoding="utf-8", errors="replace").splitlines())
+            except OSError:
+                continue
+            # a requirement line is one requirement (its own options such as --hash follow it)
+            line_words = [w for line in lines for w in (line.split() if line.startswith("-") else [line])]
+            if not _collect_unpinned(line_words, path.parent, names, seen):
+                return False
+        elif kind == "local" and not _looks_local(value, here) and "==" not in value:
+            names.add(re.split(r"[<>=!~;\[ ]", value, maxsplit=1)[0].strip())
+    return True
 
 
 def _wheel_requirements(path: Path) -> str:

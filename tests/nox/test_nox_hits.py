@@ -149,3 +149,20 @@ def test_default_backend_from_the_environment_and_db_flag(project: NoxProject) -
     assert project.nox(env=env).hit
     refused = project.nox("-db", "cached", expect=2)
     assert "invalid choice: 'cached'" in refused.output
+
+
+def test_refresh_and_off_switches(project: NoxProject) -> None:
+    project.noxfile("""
+        @nox.session(venv_backend="cached")
+        def tests(session):
+            session.install("tinytool")
+            session.run("tinytool")
+    """)
+    first = project.nox()
+    assert "unpinned, so frozen by the cache: tinytool" in first.output, first.output
+    key = project.cache.keys()
+    refreshed = project.nox(env={"NOX_VENV_CACHE_REFRESH": "1"})
+    assert refreshed.miss and "NOX_VENV_CACHE_REFRESH is set" in refreshed.output and "stored" in refreshed.output
+    assert project.cache.keys() == key and project.cache.get(key[0]).hits == 0, "the entry was replaced"
+    off = project.nox(env={"NOX_VENV_CACHE": "0"})
+    assert "venvcache" not in off.output and off.lines("pip install") and "tinytool 2.0" in off.output

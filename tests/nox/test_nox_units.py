@@ -146,3 +146,19 @@ def test_marker_round_trip(tmp_path: Path) -> None:
 ])
 def test_installer_commands_are_recognised(command: str, installs: bool) -> None:
     assert bool(_INSTALLER_COMMAND.search(command)) is installs
+
+
+def test_unpinned_requirements_are_named(tmp_path: Path) -> None:
+    (tmp_path / "req.txt").write_text("tinylib==1.0\ntinydep>=1  # a range\n-r more.txt\n")
+    (tmp_path / "more.txt").write_text("tinytool[extra]; python_version > '3'\n")
+    (tmp_path / "pinned.txt").write_text("tinytool==1.0\n")
+    describer = StepDescriber(tmp_path)
+
+    def unpinned(*args: str, env: dict[str, str] | None = None) -> list[str]:
+        return describer.unpinned("install", args, cwd=tmp_path, env=env or {})
+
+    assert unpinned("-r", "req.txt", "pytest", "black==24.1", ".") == ["pytest", "tinydep", "tinytool"]
+    assert unpinned("-r", "pinned.txt") == []
+    assert unpinned("pytest", "-c", "pinned.txt") == [], "constraints may pin anything"
+    assert unpinned("pytest", env={"UV_CONSTRAINT": "pinned.txt"}) == []
+    assert describer.unpinned("run_install", ["uv", "sync"], cwd=tmp_path, env={}) == []
