@@ -449,7 +449,10 @@ class Cache:
                 "bytes": manifest.bytes, "files": len(manifest.files), "relocate": manifest.relocate,
                 "host": socket.gethostname(), **(extra_meta or {}),
             }
-            _write_json(tmp / "manifest.json", manifest.to_json())
+            # mtimes of the copy: restore compares them (free: it lstats every file anyway), so an in-place edit of a
+            # same-sized file (hardlink mode) is caught without hashing; verify still hashes
+            mtimes = {name: os.lstat(tmp / "env" / name).st_mtime_ns for name in manifest.files}
+            _write_json(tmp / "manifest.json", {**manifest.to_json(), "mtimes": mtimes})
             _write_json(tmp / "meta.json", meta)
             _write_json(tmp / "usage.json", {"last_used": meta["created"], "hits": 0})
             _write_json(tmp / MARKER, {"key": digest})
@@ -811,7 +814,9 @@ class _ManifestCheck(threading.Thread):
 
     def run(self) -> None:
         try:
-            manifest = relocate.Manifest.from_json(_read_json(self.entry / "manifest.json"))
+            raw = _read_json(self.entry / "manifest.json")
+            manifest = relocate.Manifest.from_json(raw)
+            mtimes = raw.get("mtimes") if isinstance(raw.get("mtimes"), dict) else {}
             env = self.entry / "env"
             try:
                 mode = os.lstat(env).st_mode
@@ -833,6 +838,9 @@ class _ManifestCheck(threading.Thread):
                     return
                 if st.st_size != size or not stat.S_ISREG(st.st_mode):
                     self.problem = f"file env/{name} changed size"
+                    return
+                if type(mtimes.get(name)) is int and st.st_mtime_ns != mtimes[name]:
+                    self.problem = f"file env/{name} was modified in place"
                     return
             for name, target in manifest.symlinks.items():
                 try:
