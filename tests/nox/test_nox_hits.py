@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import NoxProject, entry_problems, uv_commands
+from wheels import make_wheel
 
 TWO_INSTALLS = """
 @nox.session(venv_backend="cached")
@@ -51,7 +52,8 @@ def test_another_checkout_is_a_hit_with_editable_project_and_console_script(proj
             session.install("-e", ".")
             session.install("tinydep")
             session.run("tinydep")
-            session.run("python", "-c", "import demo, pathlib; print('DEMO', pathlib.Path(demo.__file__).parent)")
+            # -I: not from the current folder (the checkout), only through the env's editable install
+            session.run("python", "-I", "-c", "import demo, pathlib; print('DEMO', pathlib.Path(demo.__file__).parent)")
     """)
     first = project.nox()
     assert first.miss, first.output
@@ -90,28 +92,34 @@ def test_fast_path_restores_while_nox_creates_the_env(project: NoxProject) -> No
     assert third.miss and "tinytool 1.0" in third.output, third.output
 
 
-@pytest.mark.parametrize("backend", ["cached", "cached-virtualenv"])
-def test_local_project_install_is_rerun_on_a_hit(project: NoxProject, backend: str) -> None:
-    """``install(".")`` copies the project into the env: on a hit that copy is replaced, never served stale.
+@pytest.mark.parametrize(("backend", "target"), [("cached", "."), ("cached-virtualenv", "wheel")])
+def test_local_project_install_is_rerun_on_a_hit(project: NoxProject, backend: str, target: str) -> None:
+    """``install(".")`` or of a local wheel copies code into the env: on a hit that copy is replaced, never stale.
 
-    pip skips a local wheel of an installed version and uv an installed local project: the copy is removed first.
+    uv skips an installed local project and pip an installed local wheel of the same version: the copy is removed
+    after the restore, so the re-run really installs.
     """
+    if target == "wheel":
+        target = str(make_wheel(project.root / "dist", "demo", "0.1", body='VALUE = "one"\n').relative_to(project.root))
     project.noxfile("""
         @nox.session(venv_backend=os.environ["BACKEND"])
         def tests(session):
-            session.install(".")
+            session.install(os.environ["TARGET"])
             session.install("tinytool")
-            session.run("python", "-c", "import demo; print('VALUE', demo.VALUE)")
+            session.run("python", "-I", "-c", "import demo; print('VALUE', demo.VALUE, demo.__file__)")
     """)
-    env = {"BACKEND": backend}
+    env = {"BACKEND": backend, "TARGET": target}
     first = project.nox(env=env)
-    assert "VALUE one" in first.output
+    assert "VALUE one" in first.output and "site-packages" in first.output, first.output
     assert ("Creating virtual environment (uv)" in first.output) == (backend == "cached"), first.output
-    project.write("demo/__init__.py", 'VALUE = "two"\n')
+    if target == ".":
+        project.write("demo/__init__.py", 'VALUE = "two"\n')
+    else:
+        make_wheel(project.root / "dist", "demo", "0.1", body='VALUE = "two"\n')
     second = project.nox(env=env)
     assert second.hit, second.output
     assert "VALUE two" in second.output
-    assert len(second.lines("pip install")) == 1, "only the project's own install runs again"
+    assert len(second.lines("pip install")) == 1, "only the local install runs again"
 
 
 def test_reuse_flags_keep_their_meaning(project: NoxProject) -> None:
