@@ -175,8 +175,8 @@ class CachedVirtualEnv(internals.VirtualEnv):
                 self._materialize(restore=True)
                 return True
         except VenvCacheError as exc:
-            self._give_up(exc)
-            return self._real_create()
+            self._give_up(exc)  # creates the env for real
+            return True
         self._phase = Phase.PENDING
         return True
 
@@ -360,9 +360,13 @@ class CachedVirtualEnv(internals.VirtualEnv):
             logger.info(f"venvcache: miss {self._key.short} for {self._session}{why}; another run stored it first")
 
     def _give_up(self, exc: Exception) -> None:
+        """A cache error: say so once, make sure a real env exists, and leave the session to plain nox."""
         logger.warning(f"venvcache: {exc}; this session runs without the cache")
-        if self._phase is Phase.PENDING and not os.path.exists(self.location):
-            self._real_create()
+        if self._phase is Phase.PENDING or not os.path.isfile(os.path.join(self.location, "pyvenv.cfg")):
+            self._phase = Phase.OFF
+            with self._user_files_kept(None):
+                self._remove_location()
+                self._real_create()
         self._phase = Phase.OFF
 
     # -- snapshots (installs after the install phase) --------------------------------------------------------------

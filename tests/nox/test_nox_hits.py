@@ -174,3 +174,22 @@ def test_refresh_and_off_switches(project: NoxProject) -> None:
     assert project.cache.keys() == key and project.cache.get(key[0]).hits == 0, "the entry was replaced"
     off = project.nox(env={"NOX_VENV_CACHE": "0"})
     assert "venvcache" not in off.output and off.lines("pip install") and "tinytool 2.0" in off.output
+
+
+@pytest.mark.parametrize("declared", [False, True])
+def test_an_unusable_cache_only_costs_a_warning(project: NoxProject, declared: bool) -> None:
+    """A cache error never fails the session: one warning, then plain nox (also with session.create_tmp())."""
+    project.cache_path.write_text("a file where the cache directory should be")
+    params = 'nox_venvcache.params(lock_files=["requirements.txt"])' if declared else "()"
+    project.write("requirements.txt", "tinytool==1.0\n")
+    project.noxfile(f"""
+        @nox.session(venv_backend="cached", venv_params={params})
+        def tests(session):
+            session.create_tmp()
+            session.install("-r", "requirements.txt")
+            session.run("tinytool")
+    """)
+    run = project.nox()
+    assert "tinytool 1.0" in run.output and run.lines("pip install"), run.output
+    warnings = run.lines("venvcache:")
+    assert len(warnings) == 1 and "runs without the cache" in warnings[0], run.output
