@@ -127,6 +127,10 @@ def test_crafted_pack_on_the_server_is_a_miss(tmp_path: Path, s3: S3, caplog: py
 
 def test_round_trip_keeps_files_modes_mtimes_and_links(tmp_path: Path, clone_venv: Callable[[Path], Path]) -> None:
     env = clone_venv(tmp_path / "p" / ".venv")
+    deep = env / "lib" / ("a-rather-long-folder-name-" * 4) / "sub"
+    deep.mkdir(parents=True)
+    (deep / "ünïcode-名前.txt").write_text("long and non-ASCII names go through pax headers")
+    os.symlink("../../" + "x" * 120, deep / "long-link")  # dangling but inside the env
     key = build_key(interpreter=interpreter_identity(venv_python(env)), inputs={"pack": 1}).digest
     cache = Cache(tmp_path / "cache")
     cache.store(key, env)
@@ -135,6 +139,11 @@ def test_round_trip_keeps_files_modes_mtimes_and_links(tmp_path: Path, clone_ven
     info = write_pack(entry, out)
     data = out.getvalue()
     assert info.size == len(data) and info.sha256 == hashlib.sha256(data[:-80]).hexdigest()
+    # the pack is an ordinary zstd-compressed tar: the standard library reads it the same way
+    with tarfile.open(fileobj=io.BytesIO(require_zstd().decompress(data[:-80]))) as tar:
+        names = tar.getnames()
+    assert names[:3] == ["meta.json", "manifest.json", "env"]
+    assert str((deep / "ünïcode-名前.txt").relative_to(env.parent).as_posix()).replace(".venv", "env") in names
     dest = tmp_path / "unpacked"
     dest.mkdir()
 
