@@ -85,7 +85,7 @@ def test_kill_during_store(tmp_path: Path, sources: dict[str, SourceEnv], cli_en
             (project / "requirements.txt").write_text(f"tinytool==1.0\n# trial {trial}\n")
         mode = "hardlink" if trial % 2 else "copy"
         (project / ".virtualenv_cache.toml").write_text(re_mode(config, mode))
-        code = kill_at([*store, "--refresh"] if refresh else store, cli_env, project, rng.uniform(0.2, 1.0) * budget)
+        code = kill_at([*store, "--refresh"] if refresh else store, cli_env, project, rng.uniform(0.1, 0.9) * budget)
         killed += code == -signal.SIGKILL
         cache_is_sound(cache_path)
         again = run(store, cli_env, project)  # the next run recovers by itself
@@ -96,7 +96,7 @@ def test_kill_during_store(tmp_path: Path, sources: dict[str, SourceEnv], cli_en
     assert len(locks) <= 3 + 2, f"lock files grow: {sorted(p.name for p in locks)}"
     record_property("store_kills", f"{killed} of {trials} stores killed")
     print(f"store: {trials} trials, {killed} killed mid-run")
-    assert killed >= trials // 3, "the kills came too late to test anything"
+    assert killed >= trials // 4, "the kills came too late to test anything"
 
 
 def re_mode(config: str, mode: str) -> str:
@@ -133,7 +133,7 @@ def test_kill_during_restore(tmp_path: Path, sources: dict[str, SourceEnv], cli_
         (project / "requirements.txt").write_text(old)
         run(restore, cli_env, project)
         (project / "requirements.txt").write_text(new)
-        code = kill_at(restore, cli_env, project, rng.uniform(0.2, 1.0) * budget)
+        code = kill_at(restore, cli_env, project, rng.uniform(0.1, 0.9) * budget)
         killed += code == -signal.SIGKILL
         as_old = check_env(dest, stored[old])
         as_new = check_env(dest, stored[new])
@@ -148,4 +148,4 @@ def test_kill_during_restore(tmp_path: Path, sources: dict[str, SourceEnv], cli_
     assert len(Cache(cache_path).keys()) == 2
     record_property("restore_kills", f"{killed} of {trials} restores killed")
     print(f"restore: {trials} trials, {killed} killed mid-run")
-    assert killed >= trials // 3, "the kills came too late to test anything"
+    assert killed >= trials // 4, "the kills came too late to test anything"

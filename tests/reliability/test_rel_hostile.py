@@ -121,6 +121,7 @@ def test_fuzz_config_loader(tmp_path: Path, request: pytest.FixtureRequest, monk
 
 @pytest.mark.parametrize("line", ['cache_path = "a\\u0000b"', 'virtualenv_path = "x\\u0000"', 'cache_path = ""',
                                   'max_bytes = "1e400"', 'max_bytes = "' + "9" * 400 + 'GB"', "max_age = nan",
+                                  "max_age = 1" + "0" * 400,
                                   'python = "py\\u0000thon"', 'requirements_lock_paths = ["a\\u0000b"]'])
 def test_config_values_that_broke_later_are_refused(tmp_path: Path, line: str, cli_env: dict[str, str]) -> None:
     (tmp_path / ".virtualenv_cache.toml").write_text(f"[virtualenv-cache]\n{line}\n")
