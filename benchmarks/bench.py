@@ -72,8 +72,8 @@ SCENARIOS = (
     ("restore_copy", "core", "Cache.restore, link_mode=copy"),
     ("cp_al", "core", "cp -al of the env"),
     ("restore_hardlink", "core", "Cache.restore, link_mode=hardlink"),
-    ("list_200", "scale", f"virtualenv-cache list, {SCALE_ENTRIES} entries"),
-    ("prune_200", "scale", f"virtualenv-cache prune, {SCALE_ENTRIES} entries"),
+    ("list_200", "scale", "virtualenv-cache list, {entries} entries"),
+    ("prune_200", "scale", "virtualenv-cache prune, {entries} entries"),
 )
 
 # ratio name -> (target text, met?) ; the formulas are in ratios()
@@ -242,7 +242,7 @@ class Bench:
         self.python_version = python_version
         self.groups = groups
         self.envname = "py" + python_version.replace(".", "")
-        self.scenarios = {name: Scenario(name, group, label.format(env=self.envname))
+        self.scenarios = {name: Scenario(name, group, label.format(env=self.envname, entries=SCALE_ENTRIES))
                           for name, group, label in SCENARIOS}
         self.env_size: tuple[int, int] | None = None  # bytes, files of the benchmarked env
         self.python = ""
@@ -311,13 +311,14 @@ class Bench:
         hit = rf"^{env}: venv cache hit\b"
         miss = rf"^{env}: venv cache miss\b"
         pip_ran = rf"^{env}: install_deps> "
+        uv_ran = rf"^{env}: install_deps> .*\buv pip install\b"
         spec = {  # name: (runner, extra tox args, fresh .tox each run, empty cache each run, check)
             "tox_cold": ("virtualenv", [], True, True, expect(miss, pip_ran, "stored")),
             "tox_warm": ("virtualenv", [], True, False, expect(hit, absent=[pip_ran])),
             "tox_reuse": ("virtualenv", [], False, False, expect(absent=[pip_ran, hit, miss])),
             "toxuv_warm_uv_cache": ("uv-venv-runner", ["--no-venv-cache"], True, False,
-                                    expect(absent=[hit, miss])),
-            "toxuv_warm_ours": ("uv-venv-runner", [], True, False, expect(hit)),
+                                    expect(uv_ran, absent=[hit, miss])),
+            "toxuv_warm_ours": ("uv-venv-runner", [], True, False, expect(hit, absent=[pip_ran])),
         }
         for name, (runner, args, fresh, empty, check) in spec.items():
             root = self.project("tox", name)
@@ -368,11 +369,12 @@ class Bench:
         import nox  # noqa: F401
 
         hit, miss = r"venvcache: hit\b", r"venvcache: miss\b"
+        pip_ran, uv_ran = r"^nox > .*\bpip install -r requirements.txt", r"^nox > .*\buv pip install -r requirements"
         spec = {  # name: (backend, extra nox args, fresh .nox each run, empty cache each run, check)
-            "nox_cold": ("cached-virtualenv", [], True, True, expect(miss, "stored")),
-            "nox_warm": ("cached-virtualenv", [], True, False, expect(hit)),
-            "nox_reuse": ("cached-virtualenv", ["-R"], False, False, expect(absent=[hit, miss])),
-            "nox_uv_warm_uv_cache": ("uv", [], True, False, expect(absent=[hit, miss])),
+            "nox_cold": ("cached-virtualenv", [], True, True, expect(miss, pip_ran, "stored")),
+            "nox_warm": ("cached-virtualenv", [], True, False, expect(hit, absent=[pip_ran])),
+            "nox_reuse": ("cached-virtualenv", ["-R"], False, False, expect(absent=[hit, miss, pip_ran])),
+            "nox_uv_warm_uv_cache": ("uv", [], True, False, expect(uv_ran, absent=[hit, miss])),
         }
         for name, (backend, args, fresh, empty, check) in spec.items():
             root = self.project("nox", name)
@@ -652,12 +654,15 @@ def markdown(bench: Bench, command: str) -> str:
         f"{_versions()}.",
         f"Median of {bench.runs} interleaved runs after a warm-up, each a whole process: `{command}`",
         "",
-        "| scenario | seconds |",
-        "|---|---:|",
+        "| scenario | median s | range |",
+        "|---|---:|---|",
     ]
     for scenario in bench.scenarios.values():
-        if scenario.error != "not run (--only)":
-            out.append(f"| {scenario.label} | {_fmt(scenario.median, 2)} |")
+        if scenario.error == "not run (--only)":
+            continue
+        spread = (f"{min(scenario.samples):.2f}–{max(scenario.samples):.2f}" if scenario.samples and not scenario.error
+                  else "")
+        out.append(f"| {scenario.label} | {_fmt(scenario.median, 2)} | {spread} |")
     out += ["", "| ratio | value | target | |", "|---|---:|---|---|"]
     for name, value in bench.ratios().items():
         out.append(f"| `{name}` | {_fmt(value, 2)} | {TARGETS[name][0]} | {_target_status(name, value)} |")
