@@ -81,13 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", action="store_true", help="print the key document, component by component")
     p.add_argument("--python", help="interpreter to predict the key for (default: as restore)")
     p.add_argument("--from-env", action="store_true", help="key of the existing env, as store computes it")
-    add("list", "list cached environments")
+    p = add("list", "list cached environments")
+    p.add_argument("--remote", action="store_true", help="list the packs on the remote cache instead")
     p = add("erase", "delete cached environments (all, or the given keys)")
     p.add_argument("keys", nargs="*", metavar="KEY")
     p = add("verify", "check entries against their manifests (exit 1 when one is damaged)")
     p.add_argument("keys", nargs="*", metavar="KEY")
+    p.add_argument("--env", nargs="?", const="", default=None, metavar="PATH",
+                   help="check a restored env (default: virtualenv_path) against its entry instead: finds files "
+                        "changed in place, which in hardlink mode also changes the cache")
     add("prune", "evict expired and least recently used entries beyond the limits")
-    add("stats", "hits, misses, bytes and entries")
+    add("stats", "hits, misses, bytes and entries (and the remote's hits, bytes moved and seconds)")
+    p = add("push", "upload local entries the remote lacks (all, or the given key)")
+    p.add_argument("key", nargs="?", metavar="KEY")
+    p = add("pull", "download an entry from the remote into the local cache")
+    p.add_argument("key", metavar="KEY")
     return parser
 
 
@@ -202,6 +210,8 @@ class App:
         return 0 if result.hit else 1
 
     def cmd_list(self) -> int:
+        if self.args.remote:
+            return self.cmd_list_remote()
         entries = self.cache.entries()
         rows = [[e.key[:12], _human(e.bytes), str(e.files), e.python, _when(e.created), _when(e.last_used),
                  str(e.hits)] for e in entries]
@@ -219,6 +229,8 @@ class App:
         return 0
 
     def cmd_verify(self) -> int:
+        if self.args.env is not None:
+            return self.verify_env()
         keys = [self.cache.resolve(k) for k in self.args.keys] if self.args.keys else self.cache.keys()
         report = {k: self.cache.verify(k) for k in keys}
         bad = {k: p for k, p in report.items() if p}
@@ -227,6 +239,23 @@ class App:
                   "\n".join([*lines, f"checked {len(keys)} entries, {len(bad)} damaged"]))
         return 1 if bad else 0
 
+    def verify_env(self) -> int:
+        """``verify --env``: the env's files against the manifest of its entry (the one given, or its own key)."""
+        env = Path(os.path.abspath(self.args.env)) if self.args.env else self.config.virtualenv_path
+        if len(self.args.keys) > 1:
+            raise VenvCacheError("verify --env checks one env against one entry", fix="give at most one KEY")
+        if self.args.keys:
+            key = self.cache.resolve(self.args.keys[0])
+        else:
+            if not (env / "pyvenv.cfg").is_file():
+                raise VenvCacheError("is not a virtual environment (no pyvenv.cfg)", path=env,
+                                     fix="give the path of a restored env")
+            key = self.key_for(venv_python(env)).digest
+        problems = self.cache.verify_env(key, env)
+        self.emit({"env": str(env), "key": key, "problems": problems},
+                  "\n".join([*problems, f"checked {env} against {key[:12]}: {len(problems)} problems"]))
+        return 1 if problems else 0
+
     def cmd_prune(self) -> int:
         evicted = self.cache.prune()
         self.emit({"evicted": evicted}, f"evicted {len(evicted)} entr{'y' if len(evicted) == 1 else 'ies'}")
@@ -234,9 +263,52 @@ class App:
 
     def cmd_stats(self) -> int:
         data = self.cache.stats()
-        text = "\n".join(f"{name}: {_human(v) if name == 'bytes' else v}" for name, v in data.items())
+        text = "\n".join(f"{name}: {_human(v) if name.endswith('bytes') or name.startswith('remote_bytes') else v}"
+                         for name, v in data.items())
         self.emit(data, text)
         return 0
+
+    # the remote cache (remote.py) ------------------------------------------------------------------------------
+    def remote(self) -> Any:
+        if self.cache.remote is None:
+            raise VenvCacheError("no remote cache is configured", path=self.config.source,
+                                 fix='set remote = "s3://bucket/prefix" or VIRTUALENV_CACHE_REMOTE')
+        return self.cache.remote
+
+    def cmd_list_remote(self) -> int:
+        remote, local = self.remote(), set(self.cache.keys())
+        packs = remote.entries()
+        rows = [[e["key"][:12], _human(e["size"]), e["last_modified"][:16].replace("T", " "),
+                 "yes" if e["key"] in local else "no"] for e in packs]
+        self.emit({"remote": remote.url, "packs": [{**e, "local": e["key"] in local} for e in packs]},
+                  _table(rows, ["KEY", "PACK SIZE", "UPLOADED (UTC)", "LOCAL"]))
+        return 0
+
+    def cmd_push(self) -> int:
+        remote = self.remote()
+        if not remote.can_write:
+            raise VenvCacheError(f"remote_mode is {remote.mode!r}, so nothing is uploaded to {remote.url}",
+                                 fix='set remote_mode = "readwrite" (or VIRTUALENV_CACHE_REMOTE_MODE=readwrite)')
+        keys = [self.cache.resolve(self.args.key)] if self.args.key else self.cache.keys()
+        done = [remote.push(self.cache, key) for key in keys]
+        lines = [f"{t.action} {t.key[:12]}" + (f" ({_human(t.bytes)} in {t.seconds:.2f} s)" if t.bytes else "")
+                 for t in done]
+        self.emit({"remote": remote.url, "pushed": [t.to_json() for t in done]},
+                  "\n".join(lines) or "nothing to push: the local cache is empty")
+        return 0
+
+    def cmd_pull(self) -> int:
+        remote = self.remote()
+        if not remote.can_read:
+            raise VenvCacheError(f"remote_mode is {remote.mode!r}, so nothing is read from {remote.url}",
+                                 fix='set remote_mode = "readwrite" (or VIRTUALENV_CACHE_REMOTE_MODE=readwrite)')
+        key = remote.resolve(self.args.key)
+        result = remote.pull(self.cache, key)
+        text = {"downloaded": f"pulled {key[:12]} ({_human(result.bytes)} in {result.seconds:.2f} s)",
+                "present": f"already in the local cache: {key[:12]}",
+                "missing": f"not on the remote: {key[:12]}"}[result.action]
+        self.emit(result.to_json(), text)
+        return 0 if result.action != "missing" else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -80,9 +80,18 @@ def _bool(value: Any) -> bool:
     return value
 
 
+def _path(value: Any) -> str:
+    """A path: a non-empty string without NUL (which no file system accepts; it broke far later, as a traceback)."""
+    if not _str(value).strip() or "\0" in value:
+        raise ValueError
+    return value
+
+
 def _str_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise TypeError
+    if any("\0" in item for item in value):
+        raise ValueError
     return tuple(value)
 
 
@@ -113,7 +122,10 @@ def parse_size(value: Any) -> int:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", value)
     if not match or match.group(2).upper() not in _SIZE_UNITS:
         raise ValueError
-    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).upper()])
+    size = float(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]
+    if size > 2**63:  # also infinity (e.g. 400 digits): int() of it was an OverflowError
+        raise ValueError
+    return int(size)
 
 
 _AGE_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -122,13 +134,13 @@ _AGE_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 def parse_age(value: Any) -> float:
     """``14d``, ``12h``, ``90m``, ``3600`` → seconds."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value < 0:
+        if not 0 <= value < 2.0**63:  # also nan (false against everything), inf, and ints float() cannot hold
             raise ValueError
         return float(value)
     if not isinstance(value, str):
         raise TypeError
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", value.lower())
-    if not match:
+    if not match or float(match.group(1)) == float("inf"):
         raise ValueError
     return float(match.group(1)) * _AGE_UNITS[match.group(2)]
 
@@ -140,9 +152,9 @@ def _link_mode(value: Any) -> str:
 
 
 def remote_url(value: Any) -> str:
-    """An object store URL obstore understands (``s3://bucket/prefix``, ``gs://``, ``az://``, ``file://``, ``https://``)."""
+    """An object store URL (``s3://bucket/prefix``, ``gs://``, ``az://``, ``file://``, ``https://``); '' is none."""
     url = _str(value).strip()
-    if url and url.partition("://")[0].lower() not in REMOTE_SCHEMES or url and "://" not in url:
+    if url and ("://" not in url or url.partition("://")[0].lower() not in REMOTE_SCHEMES):
         raise ValueError
     return url
 
@@ -155,15 +167,15 @@ def _remote_mode(value: Any) -> str:
 
 _KEYS: dict[str, tuple[Any, str]] = {
     "cache_size": (lambda v: _int(v, minimum=1), "a whole number of entries >= 1"),
-    "cache_path": (_str, "a path string"),
-    "virtualenv_path": (_str, "a path string"),
+    "cache_path": (_path, "a path string"),
+    "virtualenv_path": (_path, "a path string"),
     "requirements_lock_paths": (_str_list, "a list of file paths or globs"),
     "key_files": (_str_list, "a list of file paths or globs"),
     "max_bytes": (parse_size, 'a size such as "5GB" or a number of bytes'),
     "max_age": (parse_age, 'an age such as "14d", "12h" or a number of seconds'),
     "link_mode": (_link_mode, "one of " + ", ".join(LINK_MODES)),
     "salt": (_str, "a string"),
-    "python": (_str, "an interpreter name or path"),
+    "python": (_path, "an interpreter name or path"),
     "shared": (_bool, "true or false"),
     "enabled": (_bool, "true or false"),
     "remote": (remote_url, 'an object store URL: "s3://bucket/prefix", gs://, az://, file:// or https://'),
@@ -259,7 +271,8 @@ def _section(path: Path) -> Mapping[str, Any] | None:
             raise VenvCacheError(f"cannot be read: {exc.strerror}", path=path) from None
         return dict(parser[SECTION]) if parser.has_section(SECTION) else None
     doc = _read_toml(path)
-    table = doc.get("tool", {}).get(SECTION) if path.name == "pyproject.toml" else doc.get(SECTION)
+    tool = doc.get("tool", {}) if path.name == "pyproject.toml" else doc
+    table = tool.get(SECTION) if isinstance(tool, dict) else None  # ``tool = 1`` holds no section of ours
     if table is None:
         return None
     if not isinstance(table, dict):
