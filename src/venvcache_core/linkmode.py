@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
+import uuid
 from functools import lru_cache
 from pathlib import Path
 
@@ -61,30 +61,44 @@ def _clone_file(src: str, dst: str) -> None:
     shutil.copystat(src, dst)
 
 
+_REFLINK_BY_DEVICES: dict[tuple[int, int], bool] = {}
+
+
+def _first_file(root: Path) -> str | None:
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                return path
+    return None
+
+
 def reflink_supported(src_dir: Path, dst_dir: Path) -> bool:
-    """Probe once whether a clone from ``src_dir``'s file system to ``dst_dir``'s works."""
-    target = os.path.join(dst_dir, f".reflink-probe-{os.getpid()}")
+    """Whether a copy-on-write clone from ``src_dir``'s file system to ``dst_dir``'s works (probed once per pair).
+
+    The probe clones a file that is already in ``src_dir``: it never writes into the source tree, which may be a
+    cache entry being read or the user's env.
+    """
     try:
-        with os.scandir(src_dir) as it:  # clone a file that is there: never write into the source tree
-            existing = next((e.path for e in it if e.is_file(follow_symlinks=False)), None)
-        if existing is not None:
-            try:
-                _clone_file(existing, target)
-            finally:
-                if os.path.lexists(target):
-                    os.unlink(target)
-            return True
-        with tempfile.NamedTemporaryFile(dir=src_dir, prefix=".reflink-probe-") as probe:
-            probe.write(b"venvcache")
-            probe.flush()
-            try:
-                _clone_file(probe.name, target)
-            finally:
-                if os.path.lexists(target):
-                    os.unlink(target)
-        return True
+        devices = (os.stat(src_dir).st_dev, os.stat(dst_dir).st_dev)
     except OSError:
         return False
+    if devices in _REFLINK_BY_DEVICES:
+        return _REFLINK_BY_DEVICES[devices]
+    existing = _first_file(src_dir)
+    if existing is None:
+        return False
+    target = os.path.join(dst_dir, f".reflink-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        _clone_file(existing, target)
+        supported = True
+    except OSError:
+        supported = False
+    finally:
+        if os.path.lexists(target):
+            os.unlink(target)
+    _REFLINK_BY_DEVICES[devices] = supported
+    return supported
 
 
 def same_filesystem(a: Path, b: Path) -> bool:
