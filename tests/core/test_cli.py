@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from coresupport import run
 
-from conftest import run
 from venvcache_core.cli import main
 
 CLI = [sys.executable, "-m", "venvcache_core"]

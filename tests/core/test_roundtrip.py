@@ -7,7 +7,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from conftest import MakeVenv, run
+from coresupport import MakeVenv, run
+
 from venvcache_core import Cache, build_key, interpreter_identity, venv_python
 
 

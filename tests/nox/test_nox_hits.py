@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from noxsupport import NoxProject, entry_problems, uv_commands
 
-from conftest import NoxProject, entry_problems, uv_commands
 from wheels import make_wheel
 
 TWO_INSTALLS = """

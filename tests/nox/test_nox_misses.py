@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from noxsupport import NoxProject, entry_problems
 
-from conftest import NoxProject, entry_problems
 from helpers import have_python
 from venvcache_core import Cache
 
