@@ -204,6 +204,7 @@ class Scenario:
     env: dict[str, str] = field(default_factory=dict)
     prime: Callable[[], None] | None = None  # once, before the warm-up round: build the state it starts from
     prepare: Callable[[], None] | None = None  # before every run, untimed
+    cleanup: Callable[[], None] | None = None  # after every run, untimed: what the next run recreates anyway
     check: Callable[[str], str] | None = None  # output -> what is wrong ('' when the run did what it should)
     samples: list[float] = field(default_factory=list)
     inner: list[float] = field(default_factory=list)  # store/restore: the seconds the core itself reports
@@ -329,9 +330,11 @@ class Bench:
             scenario.cwd = root
             scenario.env = self.base_env
             scenario.check = check
-            scenario.prepare = self._resetter(root / ".tox" if fresh else None, cache if empty else None)
+            scenario.prepare = scenario.cleanup = self._resetter(root / ".tox" if fresh else None,
+                                                                 cache if empty else None)
             if not empty:  # warm cache / warm uv cache / existing .tox: one real run builds the state
-                scenario.prime = self._primer(scenario, root / ".tox" if fresh else None)
+                scenario.prime = self._primer(scenario, root / ".tox" if fresh else None,
+                                              None if fresh else cache)
 
     def _resetter(self, env_dir: Path | None, cache: Path | None) -> Callable[[], None]:
         def reset() -> None:
@@ -341,11 +344,15 @@ class Bench:
 
         return reset
 
-    def _primer(self, scenario: Scenario, env_dir: Path | None) -> Callable[[], None]:
+    def _primer(self, scenario: Scenario, env_dir: Path | None, unused: Path | None = None) -> Callable[[], None]:
+        """One real run before the warm-up; ``unused``: the entry it stored is never read again (tox reuse)."""
+
         def prime() -> None:
             if env_dir is not None:
                 rmtree(env_dir)
             run(scenario.cmd, env=scenario.env, cwd=scenario.cwd, what=f"priming {scenario.name}")
+            if unused is not None:
+                rmtree(unused)
 
         return prime
 
@@ -385,7 +392,8 @@ class Bench:
             scenario.cwd = root
             scenario.env = {**self.base_env, "BENCH_NOX_BACKEND": backend, "BENCH_VENVCACHE_PATH": str(cache)}
             scenario.check = check
-            scenario.prepare = self._resetter(root / ".nox" if fresh else None, cache if empty else None)
+            scenario.prepare = scenario.cleanup = self._resetter(root / ".nox" if fresh else None,
+                                                                 cache if empty else None)
             if not empty:
                 prime_env = root / ".nox" if fresh else None
                 if name == "nox_reuse":  # -R on nothing would only skip the installs: build the env first
@@ -398,6 +406,7 @@ class Bench:
             assert scenario.cwd is not None
             rmtree(scenario.cwd / ".nox")
             run([c for c in scenario.cmd if c != "-R"], env=scenario.env, cwd=scenario.cwd, what="priming nox_reuse")
+            rmtree(Path(scenario.env["BENCH_VENVCACHE_PATH"]))  # -R on an existing env never reads the cache
 
         return prime
 
@@ -415,7 +424,7 @@ class Bench:
 
         install = self.scenarios["install_cold"]
         install.cmd = install_cmd(core / "cold-env")
-        install.prepare = self._resetter(core / "cold-env", None)
+        install.prepare = install.cleanup = self._resetter(core / "cold-env", None)
 
         source = core / "project" / ".venv"  # the env every core scenario copies: built once like install_cold
         rmtree(source)
@@ -447,7 +456,7 @@ class Bench:
         dest = core / "restored"
         store = self.scenarios["store"]
         store.cmd = [sys.executable, "-c", code, str(store_cache), "auto", "store", key, str(source)]
-        store.prepare = self._resetter(store_cache, None)
+        store.prepare = store.cleanup = self._resetter(store_cache, None)
         for name, cmd in {
             "cp_a": ["cp", "-a", str(caches["copy"] / key / "env"), str(dest)],
             "restore_copy": [sys.executable, "-c", code, str(caches["copy"]), "copy", "restore", key, str(dest)],
@@ -457,7 +466,7 @@ class Bench:
         }.items():
             scenario = self.scenarios[name]
             scenario.cmd = cmd
-            scenario.prepare = self._resetter(dest, None)
+            scenario.prepare = scenario.cleanup = self._resetter(dest, None)
         for name in ("install_cold", "store", "cp_a", "restore_copy", "cp_al", "restore_hardlink"):
             self.scenarios[name].env = self.base_env
             self.scenarios[name].cwd = core
@@ -541,6 +550,8 @@ class Bench:
             proc = subprocess.run(scenario.cmd, cwd=scenario.cwd, env=scenario.env, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT, check=False)
             elapsed = time.perf_counter() - started
+            if scenario.cleanup is not None:
+                scenario.cleanup()
         except (SetupError, OSError, subprocess.SubprocessError) as exc:
             scenario.fail(str(exc))
             return None
