@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,9 +70,7 @@ class Entry:
     link_mode: str
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["path"] = str(self.path)
-        return data
+        return {name: getattr(self, name) for name in self.__dataclass_fields__} | {"path": str(self.path)}
 
 
 @dataclass
@@ -264,9 +262,10 @@ class Cache:
     def from_config(cls, config: Config) -> Cache:
         cache = cls(config.cache_path, max_entries=config.cache_size, max_bytes=config.max_bytes,
                     max_age=config.max_age, link_mode=config.link_mode, shared=config.shared)
-        from .remote import remote_from_config  # obstore itself is imported only when the remote is used
+        if config.remote or os.environ.get("VIRTUALENV_CACHE_REMOTE"):  # keep the local path's start-up light
+            from .remote import remote_from_config  # obstore itself is imported only when the remote is used
 
-        cache.remote = remote_from_config(config)
+            cache.remote = remote_from_config(config)
         return cache
 
     # -- layout ------------------------------------------------------------------------------------------------
