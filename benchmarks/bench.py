@@ -261,7 +261,9 @@ class Bench:
         if found is None:
             raise SetupError(f"no python{self.python_version} on PATH (with pyenv: export PYENV_VERSION=...)")
         self.python = found
-        if self.mode == "full":
+        if not set(self.groups) & {"tox", "nox", "core"}:
+            pass  # scale alone installs nothing
+        elif self.mode == "full":
             self.wheelhouse = full_wheelhouse(self.python_version)
             self.requirements = pins(self.wheelhouse, FULL_REQUIREMENTS)
         else:
