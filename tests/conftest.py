@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     """``--soak``: the long run of the reliability suites (here so it is known however pytest is started)."""
     parser.addoption("--soak", action="store_true", default=False,
                      help="reliability suites: many more processes, rounds, crash trials and fuzzing examples")
+
+
+@pytest.fixture(scope="session")
+def template_venv(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
+    """A real venv (``python -m venv``, pip inside) with tinytool 1.0 from the wheelhouse, built once per worker."""
+    path = tmp_path_factory.mktemp("template") / "venv"
+    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse),
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_CACHE_DIR": "1"}
+    base = getattr(sys, "_base_executable", sys.executable)
+    for cmd in ([base, "-m", "venv", str(path)], [str(path / "bin" / "python"), "-m", "pip", "install", "-q",
+                                                   "tinytool==1.0"]):
+        subprocess.run(cmd, env=env, check=True, capture_output=True)
+    return path
+
+
+@pytest.fixture
+def clone_venv(template_venv: Path) -> Callable[[Path], Path]:
+    """A venv at ``dest`` equal to the template, relocated as if it had been created there (fast: no pip)."""
+    from venvcache_core import relocate
+
+    def clone(dest: Path) -> Path:
+        shutil.copytree(template_venv, dest, symlinks=True)
+        names = relocate.scan(dest, relocate.path_forms([template_venv])).relocate
+        relocate.rewrite(dest, names, relocate.relocation_map(str(template_venv), str(dest), None, None))
+        return dest
+
+    return clone

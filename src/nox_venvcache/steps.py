@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from venvcache_core.key import file_digest
+
 #: files of a local project that decide what installing it pulls in
 PROJECT_FILES = ("pyproject.toml", "setup.cfg", "setup.py", "uv.lock", "poetry.lock", "pdm.lock", "pylock.toml")
 #: options whose value is a requirements-style file (pip and uv spellings); all but the first three constrain
@@ -44,14 +46,6 @@ RELEVANT_ENV = frozenset({
 _ARCHIVE = re.compile(r"\.(whl|zip|tar\.gz|tgz|tar\.bz2|tar\.xz|tar)$", re.IGNORECASE)
 _EXTRAS = re.compile(r"^(.*?)(\[[^\]]*\])?$")
 _MAX_NESTING = 20
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class StepDescriber:
@@ -117,7 +111,7 @@ class StepDescriber:
             for part in value.split():
                 candidate = Path(part)
                 if candidate.is_file():
-                    files[self.name(candidate)] = _sha256(candidate)
+                    files[self.name(candidate)] = file_digest(candidate)
         return {"call": call, "args": [self._normalise_arg(t, here) for t in texts], "cwd": self.name(here),
                 "files": dict(sorted(files.items())), "env": relevant}
 
@@ -143,7 +137,7 @@ class StepDescriber:
         if not path.is_file():
             files[name] = "missing"  # the installer will fail; the key just records it
             return
-        files[name] = _sha256(path)
+        files[name] = file_digest(path)
         try:
             lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
@@ -170,7 +164,7 @@ class StepDescriber:
         if path.is_dir():
             self._project(path, files)
         elif path.is_file() and _ARCHIVE.search(path.name):
-            files[self.name(path)] = _wheel_requirements(path) if path.suffix == ".whl" else _sha256(path)
+            files[self.name(path)] = _wheel_requirements(path) if path.suffix == ".whl" else file_digest(path)
         elif editable:
             files[self.name(path)] = "missing"
 
@@ -178,7 +172,7 @@ class StepDescriber:
         for name in PROJECT_FILES:
             candidate = folder / name
             if candidate.is_file():
-                files[self.name(candidate)] = _sha256(candidate)
+                files[self.name(candidate)] = file_digest(candidate)
 
 
 def _looks_local(value: str, here: Path) -> bool:
@@ -279,7 +273,7 @@ def _wheel_requirements(path: Path) -> str:
             meta = next((n for n in zf.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1), None)
             text = zf.read(meta).decode("utf-8", "replace") if meta else ""
     except (OSError, zipfile.BadZipFile):
-        return _sha256(path)
+        return file_digest(path)
     wanted = ("Requires-Dist:", "Requires-Python:")
     lines = sorted(line.strip() for line in text.splitlines() if line.startswith(wanted))
     return "requires:" + hashlib.sha256("\n".join(lines).encode()).hexdigest()

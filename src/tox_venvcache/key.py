@@ -10,7 +10,6 @@ another checkout computes the same key; the core relocates the env on restore.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.requirements import InvalidRequirement, Requirement
 
 from venvcache_core.config import Config
-from venvcache_core.key import Key, build_key, hash_files, interpreter_identity, tool_versions
+from venvcache_core.key import Key, build_key, file_digest, hash_files, interpreter_identity, tool_versions
 
 from . import _tox_internals as internals
 
@@ -134,14 +133,6 @@ def _is_pin(req: Requirement) -> bool:
                                 for spec in req.specifier)
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _requirements(arguments: Any) -> tuple[list[str], list[str]]:
     """(options, requirement lines) of what tox passes to the deps install: a ``PythonDeps`` (unrolled: nested
     ``-r`` and ``-c`` files are expanded into their lines) or, for tox-uv's combined resolution, a plain list."""
@@ -179,7 +170,7 @@ def deps_key(tox_env: ToxEnv, arguments: Any, config: Config) -> KeyResult:
             continue
         path = Path(target) if os.path.isabs(target) else root / target
         if path.is_file():  # a local wheel or sdist: its content is what gets installed
-            files[line] = _file_digest(path)
+            files[line] = file_digest(path)
         else:  # a local directory (or something pip resolves itself): its content is not in the key
             unpinned.append(target)
     groups = sorted(_conf(tox_env, "dependency_groups", set()) or ())

@@ -121,7 +121,8 @@ def interpreter_identity(python: str | os.PathLike[str]) -> dict[str, Any]:
     return json.loads(_probe(path, (st.st_ino, st.st_mtime_ns)))
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
+    """sha256 of a file's content, read in 1 MiB chunks (the adapters key their referenced files with it)."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -157,7 +158,7 @@ def hash_files(patterns: Iterable[str], root: Path, *, source: Path | None = Non
                 raise VenvCacheError(f"lock file {pattern!r} does not exist", path=path,
                                      fix="create it or remove it from requirements_lock_paths")
             try:
-                result[relative_name(path, root)] = _file_digest(path)
+                result[relative_name(path, root)] = file_digest(path)
             except OSError as exc:
                 raise VenvCacheError(f"lock file cannot be read: {exc.strerror}", path=path) from None
     return dict(sorted(result.items()))

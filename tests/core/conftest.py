@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,32 +24,6 @@ def make_venv(offline_env: dict[str, str]) -> MakeVenv:
         return path
 
     return make
-
-
-@pytest.fixture(scope="session")
-def template_venv(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
-    """One venv with tinytool 1.0, built once per session (copy it with ``clone_venv``)."""
-    path = tmp_path_factory.mktemp("template") / "venv"
-    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse),
-           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    base = getattr(sys, "_base_executable", sys.executable)
-    run([base, "-m", "venv", path], env)
-    run([path / "bin" / "python", "-m", "pip", "install", "-q", "tinytool==1.0"], env)
-    return path
-
-
-@pytest.fixture
-def clone_venv(template_venv: Path) -> Callable[[Path], Path]:
-    """A venv at ``dest`` equal to the template, its absolute paths rewritten as if it had been created there."""
-    from venvcache_core import relocate
-
-    def clone(dest: Path) -> Path:
-        shutil.copytree(template_venv, dest, symlinks=True)
-        names = relocate.scan(dest, relocate.path_forms([template_venv])).relocate
-        relocate.rewrite(dest, names, relocate.relocation_map(str(template_venv), str(dest), None, None))
-        return dest
-
-    return clone
 
 
 @pytest.fixture

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from moto import server as moto_server  # the test extra brings moto[server] (and obstore, backports.zstd)
 
 sys.path.insert(0, str(Path(__file__).parent))
-from remotesupport import S3, aws_env, run
+from remotesupport import S3, aws_env
 
 
 @pytest.fixture(scope="session")
@@ -55,27 +54,3 @@ def s3(s3_server: tuple[str, int], monkeypatch: pytest.MonkeyPatch, offline_env:
     return S3(host, port, bucket, {**env, **aws}, client)
 
 
-@pytest.fixture(scope="session")
-def template_venv(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
-    """A real venv (``python -m venv``, pip inside) with tinytool 1.0 from the wheelhouse, built once per worker."""
-    path = tmp_path_factory.mktemp("template") / "venv"
-    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse),
-           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_CACHE_DIR": "1"}
-    base = getattr(sys, "_base_executable", sys.executable)
-    run([base, "-m", "venv", path], env)
-    run([path / "bin" / "python", "-m", "pip", "install", "-q", "tinytool==1.0"], env)
-    return path
-
-
-@pytest.fixture
-def clone_venv(template_venv: Path) -> Callable[[Path], Path]:
-    """A venv at ``dest`` equal to the template, relocated as if it had been created there (fast: no pip)."""
-    from venvcache_core import relocate
-
-    def clone(dest: Path) -> Path:
-        shutil.copytree(template_venv, dest, symlinks=True)
-        names = relocate.scan(dest, relocate.path_forms([template_venv])).relocate
-        relocate.rewrite(dest, names, relocate.relocation_map(str(template_venv), str(dest), None, None))
-        return dest
-
-    return clone
