@@ -24,10 +24,8 @@ timing assertions. ``--json`` writes exactly ``{"mode", "seconds", "ratios"}`` (
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import datetime
-import hashlib
 import json
 import os
 import platform
@@ -40,11 +38,13 @@ import sys
 import tempfile
 import textwrap
 import time
-import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from wheels import make_wheel  # the tests' wheel writer: one way to write a wheel in this repo
 
 FULL_REQUIREMENTS = ("pytest", "hypothesis", "requests", "numpy", "pandas", "sqlalchemy", "pydantic", "boto3",
                      "django")
@@ -157,33 +157,16 @@ def full_wheelhouse(python_version: str) -> Path:
     return folder
 
 
-def _record_hash(data: bytes) -> str:
-    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-
-
 def build_wheel(folder: Path, name: str, version: str, *, modules: int, requires: Sequence[str] = ()) -> Path:
     """A pure-Python wheel with ``modules`` modules of some real code and one console script."""
     mod = name.replace("-", "_")
-    dist_info = f"{mod}-{version}.dist-info"
-    files: dict[str, bytes] = {f"{mod}/__init__.py": f'VERSION = "{version}"\n\n\ndef main():\n'
-                                                     f'    print("{name} {version}")\n'.encode()}
+    extra: dict[str, bytes] = {}
     for i in range(modules):
         body = "".join(f"def f{j}(x, y={j}):\n    total = 0\n    for k in range(x):\n        total += k * y\n"
                        f"    return {{'name': '{mod}.m{i:04d}.f{j}', 'total': total}}\n\n\n" for j in range(12))
-        files[f"{mod}/m{i:04d}.py"] = f'"""Module {i} of {name}."""\n\n\n{body}'.encode()
-    files[f"{dist_info}/METADATA"] = (f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-                                      + "".join(f"Requires-Dist: {r}\n" for r in requires)).encode()
-    files[f"{dist_info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: venvcache-bench\nRoot-Is-Purelib: true\n" \
-                                  b"Tag: py3-none-any\n"
-    files[f"{dist_info}/entry_points.txt"] = f"[console_scripts]\n{name} = {mod}:main\n".encode()
-    record = "".join(f"{path},{_record_hash(data)},{len(data)}\n" for path, data in files.items())
-    files[f"{dist_info}/RECORD"] = (record + f"{dist_info}/RECORD,,\n").encode()
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{mod}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path, data in files.items():
-            zf.writestr(path, data)
-    return target
+        extra[f"{mod}/m{i:04d}.py"] = f'"""Module {i} of {name}."""\n\n\n{body}'.encode()
+    return make_wheel(folder, name, version, scripts={name: f"{mod}:main"}, requires=list(requires),
+                      extra_files=extra)
 
 
 def quick_wheelhouse(folder: Path) -> Path:

@@ -16,10 +16,11 @@ def _record_hash(data: bytes) -> str:
 
 
 def make_wheel(folder: Path, name: str, version: str = "1.0", *, scripts: dict[str, str] | None = None,
-               requires: list[str] | None = None, body: str = "") -> Path:
+               requires: list[str] | None = None, body: str = "", extra_files: dict[str, bytes] | None = None) -> Path:
     """Write ``name-version-py3-none-any.whl`` with module ``name`` (VERSION, ``main()``) into ``folder``.
 
-    ``scripts`` maps console-script names to ``module:function``; ``main()`` prints ``<name> <version>``.
+    ``scripts`` maps console-script names to ``module:function``; ``main()`` prints ``<name> <version>``;
+    ``extra_files`` adds more files (path in the wheel → content).
     """
     mod = name.replace("-", "_")
     dist_info = f"{mod}-{version}.dist-info"
@@ -34,6 +35,7 @@ def make_wheel(folder: Path, name: str, version: str = "1.0", *, scripts: dict[s
     if scripts:
         files[f"{dist_info}/entry_points.txt"] = ("[console_scripts]\n" + "".join(
             f"{script} = {target}\n" for script, target in scripts.items())).encode()
+    files.update(extra_files or {})
     record = "".join(f"{path},{_record_hash(data)},{len(data)}\n" for path, data in files.items())
     record += f"{dist_info}/RECORD,,\n"
     files[f"{dist_info}/RECORD"] = record.encode()
