@@ -27,7 +27,6 @@ import json
 import os
 import re
 import shutil
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,17 @@ from typing import Any
 
 from nox.logger import logger
 
-from venvcache_core import Cache, Key, VenvCacheError, hash_files, interpreter_identity
+from venvcache_core import (
+    Cache,
+    Key,
+    VenvCacheError,
+    describe_miss,
+    describe_not_stored,
+    describe_restore,
+    describe_store,
+    hash_files,
+    interpreter_identity,
+)
 from venvcache_core.linkmode import copy_tree
 
 from . import _nox_internals as internals
@@ -68,10 +77,6 @@ class Step:
     run: Callable[[], Any] | None = None
     cwd: str = ""
     env: dict[str, str | None] = field(default_factory=dict)
-
-
-def _mb(size: int) -> str:
-    return f"{size / 1e6:.1f} MB" if size >= 10**6 else f"{size / 1e3:.0f} kB"
 
 
 def _ordinal_call(index: int) -> str:
@@ -242,8 +247,8 @@ class CachedVirtualEnv(internals.VirtualEnv):
                 return
             if not succeeded:
                 if self._phase in (Phase.BUILD, Phase.BUILT) and self._key is not None:
-                    logger.info(f"venvcache: miss {self._key.short} for {self._session}, not stored: "
-                                "the session failed")
+                    logger.info(describe_miss(self._key, self._why or "no entry", label=self._session))
+                    logger.info(describe_not_stored(self._key, "the session failed", label=self._session))
                 return
             if self._phase in (Phase.PENDING, Phase.VERIFY, Phase.BUILD):
                 self._end_install_phase()
@@ -319,7 +324,7 @@ class CachedVirtualEnv(internals.VirtualEnv):
             return False
         result = self._cache.restore(self._key, self.location, project_root=self._root)
         if not result.hit:
-            self._why = result.reason
+            self._why = getattr(result, "detail", "") or str(result.reason)
             return False
         try:
             self._expected = read_marker(Path(self.location))
@@ -332,8 +337,7 @@ class CachedVirtualEnv(internals.VirtualEnv):
             self._why = "unusable entry"
             return False
         self._phase = Phase.VERIFY
-        logger.info(f"venvcache: hit {self._key.short} for {self._session}: {_mb(result.bytes)} restored "
-                    f"in {result.seconds:.2f} s")
+        logger.info(describe_restore(result, label=self._session))
         return True
 
     def _real_create(self) -> bool:
@@ -344,20 +348,16 @@ class CachedVirtualEnv(internals.VirtualEnv):
 
     def _store(self) -> None:
         assert self._cache is not None and self._key is not None
-        started = time.perf_counter()
         location = Path(self.location)
+        logger.info(describe_miss(self._key, self._why or "no entry", label=self._session))
         with self._snapshot_in_place(), self._user_files_aside(("tmp",)):
             write_marker(location, self._session, self._seen)
             result = self._cache.store(self._key, location, project_root=self._root, replace=self._replace)
-        why = f" ({self._why})" if self._why else ""
-        unpinned = sorted({name for step in self._seen for name in step.unpinned})
-        if result.stored:
-            note = (f"; unpinned, so frozen by the cache: {', '.join(unpinned)} (see max_age, "
-                    f"{settings.ENV_REFRESH}=1)" if unpinned else "")
-            logger.info(f"venvcache: miss {self._key.short} for {self._session}{why}; stored {_mb(result.bytes)} "
-                        f"in {time.perf_counter() - started:.2f} s{note}")
-        else:
-            logger.info(f"venvcache: miss {self._key.short} for {self._session}{why}; another run stored it first")
+        logger.info(describe_store(result, label=self._session))
+        unpinned = sorted({name for step in self._seen for name in step.unpinned}, key=str.lower)
+        if result.stored and unpinned:
+            logger.warning(f"venv cache freezes unpinned requirements ({', '.join(unpinned)}) at the versions "
+                           f"installed now; set max_age or run with {settings.ENV_REFRESH}=1 to pick up new releases")
 
     def _give_up(self, exc: Exception) -> None:
         """A cache error: say so once, make sure a real env exists, and leave the session to plain nox."""

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from .cache import Cache, Entry, RestoreResult, StoreResult
-from .config import Config, load
+from .config import SECTION, Config, from_mapping, load
 from .errors import NoSpaceError, VenvCacheError
 from .inputs import (
     INSTALLER_ENV_VARS,
@@ -18,7 +18,17 @@ from .inputs import (
     unpinned,
     walk_requirements,
 )
-from .key import Key, build_key, file_digest, hash_files, interpreter_identity, make_key, venv_python
+from .key import (
+    Key,
+    build_key,
+    canonical_json,
+    file_digest,
+    hash_files,
+    interpreter_identity,
+    make_key,
+    tool_versions,
+    venv_python,
+)
 from .report import (
     describe_miss,
     describe_not_stored,
@@ -31,6 +41,7 @@ from .report import (
 
 __all__ = [
     "INSTALLER_ENV_VARS",
+    "SECTION",
     "Cache",
     "Config",
     "Entry",
@@ -42,11 +53,13 @@ __all__ = [
     "StoreResult",
     "VenvCacheError",
     "build_key",
+    "canonical_json",
     "describe_miss",
     "describe_not_stored",
     "describe_restore",
     "describe_store",
     "file_digest",
+    "from_mapping",
     "hash_files",
     "human_bytes",
     "human_count",
@@ -57,6 +70,7 @@ __all__ = [
     "make_key",
     "redact",
     "requirement_files",
+    "tool_versions",
     "unpinned",
     "venv_python",
     "walk_requirements",
