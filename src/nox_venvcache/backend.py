@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import json
 import os
 import re
 import shutil
@@ -38,20 +37,22 @@ from venvcache_core import (
     Cache,
     Key,
     VenvCacheError,
+    copy_tree,
     describe_miss,
     describe_not_stored,
     describe_restore,
     describe_store,
     hash_files,
     interpreter_identity,
+    stage_path,
 )
-from venvcache_core.linkmode import copy_tree
 
 from . import _nox_internals as internals
 from . import dists, keying, settings
 from .steps import StepDescriber
 
-MARKER = ".venvcache-nox.json"
+#: the key of the install sequence in the entry's metadata (``Cache.store(metadata=...)``, ``Entry.metadata``)
+MARKER = "nox_install_sequence"
 MARKER_SCHEMA = 1
 _INSTALLER_COMMAND = re.compile(r"\bpip\d*(\.\d+)?\b.*\b(install|uninstall|sync)\b|\buv\b.*\b(sync|add|remove)\b"
                                 r"|\b(poetry|pdm)\b.*\b(install|sync|add|remove)\b")
@@ -83,27 +84,23 @@ def _ordinal_call(index: int) -> str:
     return f"install call {index + 1}"
 
 
-def write_marker(env: Path, session: str, steps: Sequence[Step]) -> None:
-    """Record the install sequence inside the env, so that whoever restores it can check their calls against it."""
-    data = {"schema": MARKER_SCHEMA, "session": session,
+def marker(session: str, steps: Sequence[Step]) -> dict[str, Any]:
+    """The install sequence of an env, kept as the entry's metadata so whoever restores it can check their calls."""
+    return {"schema": MARKER_SCHEMA, "session": session,
             "steps": [{"doc": step.doc, "volatile": step.volatile} for step in steps]}
-    tmp = env / f"{MARKER}.tmp"
-    tmp.write_text(json.dumps(data, sort_keys=True, indent=1), encoding="utf-8")
-    os.replace(tmp, env / MARKER)
 
 
-def read_marker(env: Path) -> list[Step]:
-    """The install sequence a restored env was built with (``ValueError`` when missing or malformed)."""
-    try:
-        data = json.loads((env / MARKER).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ValueError(f"no {MARKER} in the entry ({exc.strerror})") from None
+def read_marker(metadata: Mapping[str, Any]) -> list[Step]:
+    """The install sequence a restored entry was built with (``ValueError`` when missing or malformed)."""
+    data = metadata.get(MARKER)
+    if data is None:
+        raise ValueError(f"the entry's metadata has no {MARKER!r} record")
     if not isinstance(data, dict) or data.get("schema") != MARKER_SCHEMA or not isinstance(data.get("steps"), list):
-        raise ValueError(f"{MARKER} has an unknown format")
+        raise ValueError(f"the entry's {MARKER!r} record has an unknown format")
     steps = []
     for item in data["steps"]:
         if not isinstance(item, dict) or not isinstance(item.get("doc"), dict):
-            raise ValueError(f"{MARKER} has an unknown format")
+            raise ValueError(f"the entry's {MARKER!r} record has an unknown format")
         steps.append(Step(doc=item["doc"], volatile=[str(v) for v in item.get("volatile", [])]))
     return steps
 
@@ -324,10 +321,11 @@ class CachedVirtualEnv(internals.VirtualEnv):
             return False
         result = self._cache.restore(self._key, self.location, project_root=self._root)
         if not result.hit:
-            self._why = getattr(result, "detail", "") or str(result.reason)
+            self._why = result.detail
             return False
         try:
-            self._expected = read_marker(Path(self.location))
+            entry = self._cache.get(self._key.digest)  # the entry just restored (None if evicted since)
+            self._expected = read_marker(entry.metadata if entry is not None else {})
             for step in self._expected:
                 for dist_info in step.volatile:
                     dists.remove(Path(self.location), dist_info)
@@ -350,9 +348,9 @@ class CachedVirtualEnv(internals.VirtualEnv):
         assert self._cache is not None and self._key is not None
         location = Path(self.location)
         logger.info(describe_miss(self._key, self._why or "no entry", label=self._session))
-        with self._snapshot_in_place(), self._user_files_aside(("tmp",)):
-            write_marker(location, self._session, self._seen)
-            result = self._cache.store(self._key, location, project_root=self._root, replace=self._replace)
+        with self._snapshot_in_place():
+            result = self._cache.store(self._key, location, project_root=self._root, replace=self._replace,
+                                       exclude=("tmp",), metadata={MARKER: marker(self._session, self._seen)})
         logger.info(describe_store(result, label=self._session))
         unpinned = sorted({name for step in self._seen for name in step.unpinned}, key=str.lower)
         if result.stored and unpinned:
@@ -375,13 +373,11 @@ class CachedVirtualEnv(internals.VirtualEnv):
         if self._snapshot_path is not None or self._settings.config is None:
             return
         location = Path(self.location)
-        snap = location.parent / f".{location.name}.venvcache-{os.getpid()}-snapshot"
+        snap = stage_path(location)
         if os.path.lexists(snap):
             shutil.rmtree(snap)
         mode = self._settings.config.link_mode
         copy_tree(location, snap, "copy" if mode == "hardlink" else mode)  # the live env keeps changing
-        if (snap / "tmp").is_dir():
-            shutil.rmtree(snap / "tmp")
         self._snapshot_path = snap
 
     @contextlib.contextmanager
@@ -392,7 +388,7 @@ class CachedVirtualEnv(internals.VirtualEnv):
             yield
             return
         location = Path(self.location)
-        aside = location.parent / f".{location.name}.venvcache-old-{os.getpid()}"  # the core puts it back on a crash
+        aside = stage_path(location, holds_old=True)  # the core puts it back on a crash
         os.rename(location, aside)
         os.rename(snap, location)
         try:
@@ -411,7 +407,7 @@ class CachedVirtualEnv(internals.VirtualEnv):
     def _user_files_kept(self, names: Sequence[str] | None) -> Iterator[None]:
         """Move ``names`` (None: everything) out of the env folder and back in once the env has been replaced."""
         location = Path(self.location)
-        keep = location.parent / f".{location.name}.venvcache-{os.getpid()}-keep"
+        keep = stage_path(location)
         moved = False
         if location.is_dir() and not location.is_symlink():
             children = [c for c in location.iterdir() if names is None or c.name in names]
@@ -429,12 +425,6 @@ class CachedVirtualEnv(internals.VirtualEnv):
                     if not os.path.lexists(location / child.name):
                         os.rename(child, location / child.name)
                 shutil.rmtree(keep, ignore_errors=True)
-
-    @contextlib.contextmanager
-    def _user_files_aside(self, names: Sequence[str]) -> Iterator[None]:
-        """Keep ``names`` out of the env while it is stored (they are the session's, not the env's)."""
-        with self._user_files_kept(names):
-            yield
 
     @contextlib.contextmanager
     def _env_as(self, env: dict[str, str | None]) -> Iterator[None]:

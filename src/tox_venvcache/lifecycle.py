@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
-import uuid
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -235,38 +233,34 @@ def store(tox_env: ToxEnv) -> None:
     def act() -> None:
         with _entry_view(tox_env):
             result = Cache.from_config(config).store(key, env_dir, project_root=tox_env.core["tox_root"],
-                                                     replace=state.replace, extra_meta={"tox_env": tox_env.name})
+                                                     replace=state.replace, exclude=_session_folders(tox_env),
+                                                     metadata={"tox_env": tox_env.name})
         LOG.warning("%s", describe_store(result, label=LABEL))
 
     _guard(tox_env, "store", act)
 
 
+def _session_folders(tox_env: ToxEnv) -> list[str]:
+    """``log/`` and ``tmp/`` (tox's ``env_log_dir``/``env_tmp_dir`` when inside the env): left out of the entry."""
+    env_dir = Path(tox_env.env_dir)
+    folders = (Path(tox_env.conf["env_log_dir"]), Path(tox_env.conf["env_tmp_dir"]))
+    return sorted(folder.name for folder in folders if folder.parent == env_dir)
+
+
 @contextlib.contextmanager
 def _entry_view(tox_env: ToxEnv) -> Iterator[None]:
-    """Make the env dir look like an entry for the duration of the store: ``log/`` and ``tmp/`` moved aside (renames,
-    same file system) and ``.tox-info.json`` without the package-under-test sections; all put back afterwards."""
+    """Make ``.tox-info.json`` read as the entry's for the duration of the store: without the package-under-test
+    sections, tox's recorded variables redacted; put back afterwards."""
     env_dir = Path(tox_env.env_dir)
-    aside = env_dir.parent / f".{env_dir.name}.venvcache-{os.getpid()}-aside-{uuid.uuid4().hex[:8]}"
-    moved: list[tuple[Path, Path]] = []
     live = internals.read_info(env_dir)
     kept = internals.entry_info(live)
     try:
-        aside.mkdir()
-        for folder in (Path(tox_env.conf["env_log_dir"]), Path(tox_env.conf["env_tmp_dir"])):
-            if folder.parent == env_dir and folder.is_dir() and not folder.is_symlink():
-                target = aside / folder.name
-                os.rename(folder, target)
-                moved.append((target, folder))
         if kept != live:
             internals.write_info(env_dir, kept)
         yield
     finally:
         if kept != live:
             internals.write_info(env_dir, live)
-        for target, folder in moved:
-            os.rename(target, folder)
-        with contextlib.suppress(OSError):
-            aside.rmdir()
 
 
 def teardown(tox_env: ToxEnv) -> None:

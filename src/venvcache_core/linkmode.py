@@ -16,10 +16,14 @@ import sys
 import uuid
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal, get_args
 
 from .errors import NoSpaceError, VenvCacheError
 
 log = logging.getLogger("venvcache")
+
+LinkMode = Literal["auto", "copy", "hardlink", "reflink"]
+LINK_MODES: tuple[LinkMode, ...] = get_args(LinkMode)
 
 FICLONE = 0x40049409  # _IOW(0x94, 9, int), Linux
 
@@ -101,11 +105,20 @@ def reflink_supported(src_dir: Path, dst_dir: Path) -> bool:
     return supported
 
 
+def as_link_mode(value: object) -> LinkMode | None:
+    """``value`` as a :data:`LinkMode`, or None when it is not one (e.g. read from an old or damaged meta.json)."""
+    for mode in LINK_MODES:
+        if value == mode:
+            return mode
+    return None
+
+
 def same_filesystem(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are on one device (so hardlinks can join them)."""
     return os.stat(a).st_dev == os.stat(b).st_dev
 
 
-def resolve_mode(mode: str, src: Path, dst_parent: Path) -> str:
+def resolve_mode(mode: LinkMode, src: Path, dst_parent: Path) -> LinkMode:
     """The mode really used: ``auto``/``reflink`` fall back to ``copy``, and so does ``hardlink`` across devices."""
     if mode == "hardlink" and not same_filesystem(src, dst_parent):
         log.warning("venvcache: hardlink needs one file system; %s and %s differ, copying instead", src, dst_parent)
@@ -119,7 +132,7 @@ def resolve_mode(mode: str, src: Path, dst_parent: Path) -> str:
     return mode
 
 
-def copy_tree(src: Path, dst: Path, mode: str = "auto", *, portable: bool = False) -> str:
+def copy_tree(src: Path, dst: Path, mode: LinkMode = "auto", *, portable: bool = False) -> LinkMode:
     """Copy the tree ``src`` to the new path ``dst``; return the mode really used.
 
     ``portable`` forces the pure-Python walker (used where GNU cp is missing; tests use it to keep it honest).
@@ -155,7 +168,7 @@ def copy_tree(src: Path, dst: Path, mode: str = "auto", *, portable: bool = Fals
     return used
 
 
-def _walk_copy(src: Path, dst: Path, mode: str) -> None:
+def _walk_copy(src: Path, dst: Path, mode: LinkMode) -> None:
     """Portable tree copy: dirs recreated, symlinks recreated as symlinks, files linked/cloned/copied."""
     if mode == "hardlink":
         def place(s: str, d: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nox_venvcache import dists, settings
-from nox_venvcache.backend import _INSTALLER_COMMAND, Step, read_marker, write_marker
+from nox_venvcache.backend import _INSTALLER_COMMAND, MARKER, Step, marker, read_marker
 from nox_venvcache.steps import StepDescriber
 from venvcache_core import VenvCacheError
 from wheels import make_wheel
@@ -130,14 +130,15 @@ def test_configure_checks_and_overrides(tmp_path: Path, monkeypatch: pytest.Monk
         settings.reset()
 
 
-def test_marker_round_trip(tmp_path: Path) -> None:
+def test_marker_round_trip() -> None:
+    """The install sequence is entry metadata (nothing of nox_venvcache's is written into the env)."""
     steps = [Step({"call": "install", "args": ["x"]}, ["lib/site/x.dist-info"]), Step({"call": "run_install"})]
-    write_marker(tmp_path, "tests", steps)
-    back = read_marker(tmp_path)
+    back = read_marker({MARKER: json.loads(json.dumps(marker("tests", steps)))})
     assert [(s.doc, s.volatile) for s in back] == [(s.doc, s.volatile) for s in steps]
-    (tmp_path / ".venvcache-nox.json").write_text("{}")
     with pytest.raises(ValueError, match="unknown format"):
-        read_marker(tmp_path)
+        read_marker({MARKER: {}})
+    with pytest.raises(ValueError, match="no 'nox_install_sequence' record"):
+        read_marker({})
 
 
 @pytest.mark.parametrize(("command", "installs"), [
