@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 from helpers import PYENV_VERSION, have_python  # noqa: F401
 from wheels import make_wheel
 
