@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from .errors import NoSpaceError, VenvCacheError
+from .manifest import walk
 
 log = logging.getLogger("venvcache")
 
@@ -183,22 +184,13 @@ def _walk_copy(src: Path, dst: Path, mode: LinkMode) -> None:
         def place(s: str, d: str) -> None:
             shutil.copy2(s, d, follow_symlinks=False)
 
-    dirs: list[tuple[str, str]] = []
-    for root, dirnames, filenames in os.walk(src, followlinks=False):
-        rel = os.path.relpath(root, src)
-        target_root = os.path.normpath(os.path.join(dst, rel))
-        os.mkdir(target_root)
-        dirs.append((root, target_root))
-        for name in list(dirnames):
-            s = os.path.join(root, name)
-            if os.path.islink(s):  # a symlink to a directory: keep the link, do not descend
-                os.symlink(os.readlink(s), os.path.join(target_root, name))
-                dirnames.remove(name)
-        for name in filenames:
-            s, d = os.path.join(root, name), os.path.join(target_root, name)
-            if os.path.islink(s):
-                os.symlink(os.readlink(s), d)
-            else:
-                place(s, d)
-    for s, d in reversed(dirs):  # after the files, so their mtimes stick
-        shutil.copystat(s, d, follow_symlinks=False)
+    tree = walk(src)  # the one tree walker (manifest.py): folders sorted, so parents come first
+    os.mkdir(dst)
+    for name in tree.dirs:
+        os.mkdir(os.path.join(dst, name))
+    for name, target in tree.symlinks.items():  # a symlink (to a file or a folder) stays a symlink
+        os.symlink(target, os.path.join(dst, name))
+    for name in tree.files:
+        place(os.path.join(src, name), os.path.join(dst, name))
+    for name in [*reversed(tree.dirs), ""]:  # after the files, so their mtimes stick
+        shutil.copystat(os.path.join(src, name), os.path.join(dst, name), follow_symlinks=False)
