@@ -70,7 +70,12 @@ def pack(files: dict[str, bytes], *, key: str = KEY, dirs: Iterable[tuple[str, i
     """A well-formed pack: meta, manifest, ``env/`` and the given folders (name, mode), files and links."""
     parts = [member("meta.json", meta or meta_json(key)), member("manifest.json", manifest_json(files, links)),
              member("env", kind=DIRTYPE, mode=0o755)]
-    parts += [member(f"env/{name}", kind=DIRTYPE, mode=mode) for name, mode in dirs]
+    folders = dict(dirs)
+    for name in [*files, *(links or {})]:  # every parent folder, outermost first, unless given with its mode
+        parts_of = name.split("/")[:-1]
+        for depth in range(1, len(parts_of) + 1):
+            folders.setdefault("/".join(parts_of[:depth]), 0o755)
+    parts += [member(f"env/{name}", kind=DIRTYPE, mode=mode) for name, mode in sorted(folders.items())]
     parts += [member(f"env/{name}", data, mode=(modes or {}).get(name, 0o644)) for name, data in files.items()]
     parts += [member(f"env/{name}", kind=SYMTYPE, mode=0o777, link=target) for name, target in (links or {}).items()]
     return compress([*parts, *body, ZERO_BLOCK * 2])
