@@ -49,7 +49,6 @@ class Config:
     link_mode: LinkMode = "auto"
     salt: str = ""
     python: str | None = None
-    shared: bool = False
     enabled: bool = True
     remote: str | None = None  # L2 object store URL (remote.py)
     remote_mode: str = "readwrite"
@@ -150,6 +149,13 @@ def parse_age(value: Any) -> float:
     return float(match.group(1)) * _AGE_UNITS[match.group(2)]
 
 
+def _not_shared(value: Any) -> bool:
+    """``shared = false`` is accepted (old configs); ``true`` is refused: a local cache root is one user's."""
+    if _bool(value):
+        raise ValueError
+    return False
+
+
 def _link_mode(value: Any) -> LinkMode:
     mode = as_link_mode(_str(value))
     if mode is None:
@@ -183,7 +189,8 @@ _KEYS: dict[str, tuple[Any, str]] = {
     "link_mode": (_link_mode, "one of " + ", ".join(LINK_MODES)),
     "salt": (_str, "a string"),
     "python": (_path, "an interpreter name or path"),
-    "shared": (_bool, "true or false"),
+    "shared": (_not_shared, "false (shared = true is gone: a local cache belongs to one user, who alone may write "
+                            'it; share between users through a remote, e.g. remote = "file:///srv/venvcache")'),
     "enabled": (_bool, "true or false"),
     "remote": (remote_url, 'an object store URL: "s3://bucket/prefix", gs://, az://, file:// or https://'),
     "remote_mode": (_remote_mode, "one of " + ", ".join(REMOTE_MODES)),
@@ -285,6 +292,7 @@ def from_mapping(data: Mapping[str, Any], *, work_dir: Path, source: Path | None
             values[key] = parse(raw)
         except (TypeError, ValueError):
             raise VenvCacheError(f"{key} = {raw!r} is not valid", path=source, fix=f"expected {expected}") from None
+    values.pop("shared", None)
     base = source.parent if source is not None else work_dir
     cache_path = (expand_path(values.pop("cache_path"), base=base, source=source, key="cache_path")
                   if "cache_path" in values else default_cache_root() / project_id(work_dir))
