@@ -17,9 +17,9 @@ import pytest
 from secsupport import CLI, clean_env, one_line, run
 
 from venvcache_core import Cache, VenvCacheError
-from venvcache_core.root import ROOT_MARKER
 
 STRAY = "ab" * 32
+ROOT_MARKER = ".venvcache-root"  # the name is the contract: a marker an older venvcache never wrote
 
 
 def home_with_things(tmp_path: Path) -> Path:
