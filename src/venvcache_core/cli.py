@@ -71,6 +71,9 @@ def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
                         help="output format (env VIRTUALENV_CACHE_FORMAT; default table)")
     parser.add_argument("--work-dir", default=default, help="project folder (env VIRTUALENV_CACHE_WORK_DIR)")
     parser.add_argument("--config-path", default=default, help="config file (env VIRTUALENV_CACHE_CONFIG_PATH)")
+    parser.add_argument("--virtualenv-path", default=default,
+                        help="the env to store or restore, anywhere (env VIRTUALENV_CACHE_VIRTUALENV_PATH); a "
+                             "checkout's config may only name one inside the checkout")
     parser.add_argument("-v", "--verbose", action="count", default=0 if top else argparse.SUPPRESS)
     parser.add_argument("-q", "--quiet", action="count", default=0 if top else argparse.SUPPRESS)
 
@@ -132,7 +135,7 @@ class App:
         if self.format not in ("table", "json"):
             raise VenvCacheError(f"VIRTUALENV_CACHE_FORMAT={self.format!r} is not a format", fix="use table or json")
         work = args.work_dir or os.environ.get("VIRTUALENV_CACHE_WORK_DIR") or None
-        self.config = load(work, args.config_path)
+        self.config = load(work, args.config_path, virtualenv_path=args.virtualenv_path)
         self.cache = Cache.from_config(self.config)
 
     def emit(self, data: Any, text: str) -> None:

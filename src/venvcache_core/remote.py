@@ -41,7 +41,9 @@ log = logging.getLogger("venvcache")
 
 ENV_REMOTE = "VIRTUALENV_CACHE_REMOTE"
 ENV_REMOTE_MODE = "VIRTUALENV_CACHE_REMOTE_MODE"
+ENV_REMOTE_TIMEOUT = "VIRTUALENV_CACHE_REMOTE_TIMEOUT"
 DOWNLOAD_CHUNK = 8 << 20
+FETCH_TIMEOUT = 600.0  # seconds for one pack's download and unpack: a hostile or stuck remote holds the key lock
 
 # obstore replaces (does not merge) the client options read from the environment when some are passed, so the
 # ones a user may set the standard way are read here and passed on, with our defaults for the timeouts.
@@ -235,7 +237,8 @@ class Remote:
                 return Transfer(digest, "missing", seconds=time.perf_counter() - started)
             with cache.staging_dir() as tmp:
                 try:
-                    _, sha, received = pack.read_pack(result.stream(min_chunk_size=DOWNLOAD_CHUNK), tmp, key=digest)
+                    _, sha, received = pack.read_pack(result.stream(min_chunk_size=DOWNLOAD_CHUNK), tmp, key=digest,
+                                                      max_bytes=cache.max_bytes, timeout=fetch_timeout())
                 except pack.PackError as exc:
                     cache.counters.add(remote_rejected=1)
                     raise pack.PackError(f"the pack was rejected: {exc}") from None
@@ -309,6 +312,22 @@ class Remote:
             raise VenvCacheError(f"{what} on {self.url} match {prefix!r:.80}",
                                  fix="see 'virtualenv-cache list --remote' for the keys")
         return matches[0]
+
+
+def fetch_timeout() -> float:
+    """Seconds a pull may take in all (``VIRTUALENV_CACHE_REMOTE_TIMEOUT``, default :data:`FETCH_TIMEOUT`).
+
+    The key lock is held meanwhile, so every other job restoring that key waits at most this long.
+    """
+    raw = os.environ.get(ENV_REMOTE_TIMEOUT, "").strip()
+    try:
+        value = float(raw) if raw else FETCH_TIMEOUT
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1e9:
+        raise VenvCacheError(f"{ENV_REMOTE_TIMEOUT}={raw!r} is not a number of seconds",
+                             fix=f"set it to e.g. 600, or unset it for {FETCH_TIMEOUT:.0f}")
+    return value
 
 
 def remote_from_config(config: Config) -> Remote | None:
