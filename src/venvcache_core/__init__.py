@@ -10,6 +10,7 @@ from __future__ import annotations
 from .cache import Cache, Entry, MissReason, RestoreResult, StoreResult
 from .config import CONFIG_FILE, SECTION, Config, default_cache_root, from_mapping, load, project_id
 from .errors import NoSpaceError, VenvCacheError
+from .explain import Change, MissExplanation, RequireHitError, diff_documents, explain_miss
 from .fsutil import stage_path
 from .inputs import (
     INSTALLER_ENV_VARS,
@@ -41,7 +42,9 @@ from .report import (
     describe_store,
     human_bytes,
     human_count,
+    human_saved,
     human_seconds,
+    nearest_phrase,
 )
 
 __all__ = [
@@ -50,13 +53,16 @@ __all__ = [
     "LINK_MODES",
     "SECTION",
     "Cache",
+    "Change",
     "Config",
     "Entry",
     "Key",
     "LinkMode",
+    "MissExplanation",
     "MissReason",
     "NoSpaceError",
     "Placeholders",
+    "RequireHitError",
     "RequirementWalk",
     "RestoreResult",
     "StoreResult",
@@ -69,17 +75,21 @@ __all__ = [
     "describe_not_stored",
     "describe_restore",
     "describe_store",
+    "diff_documents",
+    "explain_miss",
     "file_digest",
     "find_python",
     "from_mapping",
     "hash_files",
     "human_bytes",
     "human_count",
+    "human_saved",
     "human_seconds",
     "installer_env",
     "interpreter_identity",
     "load",
     "make_key",
+    "nearest_phrase",
     "project_id",
     "redact",
     "requirement_files",
