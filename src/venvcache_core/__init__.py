@@ -23,16 +23,16 @@ from .inputs import (
     walk_requirements,
 )
 from .key import (
-                  Key,
-                  build_key,
-                  canonical_json,
-                  file_digest,
-                  find_python,
-                  hash_files,
-                  interpreter_identity,
-                  make_key,
-                  tool_versions,
-                  venv_python,
+    Key,
+    build_key,
+    canonical_json,
+    file_digest,
+    find_python,
+    hash_files,
+    interpreter_identity,
+    make_key,
+    tool_versions,
+    venv_python,
 )
 from .linkmode import LINK_MODES, LinkMode, copy_tree
 from .report import (
@@ -46,6 +46,7 @@ from .report import (
     human_seconds,
     nearest_phrase,
 )
+from .resolve import Resolution, resolve_interpreter
 
 __all__ = [
     "CONFIG_FILE",
@@ -64,6 +65,7 @@ __all__ = [
     "Placeholders",
     "RequireHitError",
     "RequirementWalk",
+    "Resolution",
     "RestoreResult",
     "StoreResult",
     "VenvCacheError",
@@ -93,6 +95,7 @@ __all__ = [
     "project_id",
     "redact",
     "requirement_files",
+    "resolve_interpreter",
     "stage_path",
     "tool_versions",
     "unpinned",

@@ -77,6 +77,7 @@ class Entry:
     metadata: dict[str, Any] = field(default_factory=dict)
     build_seconds: float | None = None  # how long building the env took, as the store was told
     saved_seconds: float = 0.0  # build time minus restore time, summed over this entry's hits
+    hostname: str = ""  # the host that last used (or stored) the entry, as the original tool's list shows
 
     def to_json(self) -> dict[str, Any]:
         """The entry as ``list --json`` prints it."""
@@ -306,7 +307,8 @@ class Cache:
                      python=str(meta.get("python", "")), origin=meta["origin"],
                      link_mode=as_link_mode(meta.get("link_mode")), metadata=dict(meta.get("metadata", {})),
                      build_seconds=_seconds(meta.get("build_seconds")),
-                     saved_seconds=_seconds(usage.get("saved_seconds")) or 0.0)
+                     saved_seconds=_seconds(usage.get("saved_seconds")) or 0.0,
+                     hostname=str(usage.get("hostname") or meta.get("host") or ""))
 
     def entries(self) -> list[Entry]:
         """All complete entries, most recently used first."""
@@ -456,6 +458,7 @@ class Cache:
             try:  # best effort: a full cache disk must not turn a done restore into an error
                 write_json(self.entry_path(digest) / "usage.json",
                            {"last_used": time.time(), "hits": (hits if type(hits) is int else 0) + 1,
+                            "hostname": socket.gethostname(),
                             "saved_seconds": round((_seconds(usage.get("saved_seconds")) or 0.0)
                                                    + result.saved_seconds, 3)})
             except OSError as exc:
