@@ -35,6 +35,7 @@ from .key import (
     venv_python,
 )
 from .linkmode import LINK_MODES, LinkMode, copy_tree
+from .progress import Progress, progress_wanted
 from .report import (
     describe_miss,
     describe_not_stored,
@@ -63,6 +64,7 @@ __all__ = [
     "MissReason",
     "NoSpaceError",
     "Placeholders",
+    "Progress",
     "RequireHitError",
     "RequirementWalk",
     "Resolution",
@@ -92,6 +94,7 @@ __all__ = [
     "load",
     "make_key",
     "nearest_phrase",
+    "progress_wanted",
     "project_id",
     "redact",
     "requirement_files",

@@ -23,6 +23,7 @@ from . import (
     Cache,
     Entry,
     Key,
+    Progress,
     RequireHitError,
     Resolution,
     VenvCacheError,
@@ -217,6 +218,10 @@ class App:
         return resolve_interpreter(self.cache, preferred=preferred, inputs={"lock_files": self.lock_files()},
                                    salt=self.config.salt)
 
+    def progress(self) -> bool | None:
+        """Progress lines: never with -q or JSON output, else on a terminal outside CI (progress.py decides)."""
+        return False if self.args.quiet > 0 or self.format == "json" else None
+
     def say(self, line: str) -> None:
         """A log line for a person on stderr (not with -q); stdout keeps the result line or the JSON."""
         if self.args.quiet <= 0:
@@ -311,8 +316,9 @@ class App:
 
     def cmd_store(self) -> int:
         key = self.key_for(self.env_python())
-        result = self.cache.store(key, self.config.virtualenv_path, project_root=self.config.work_dir,
-                                  replace=self.args.refresh, build_seconds=self.build_seconds())
+        with Progress(f"{self.env_label()}: storing", enabled=self.progress()):
+            result = self.cache.store(key, self.config.virtualenv_path, project_root=self.config.work_dir,
+                                      replace=self.args.refresh, build_seconds=self.build_seconds())
         self.emit(result.to_json(), describe_store(result, label=self.env_label()))
         return 0
 
@@ -324,7 +330,11 @@ class App:
     def cmd_restore(self) -> int:
         resolution = self.resolved()
         label = self.env_label()
-        result = self.cache.restore(resolution.key, self.config.virtualenv_path, project_root=self.config.work_dir)
+        entry = self.cache.get(resolution.key.digest)
+        with Progress(f"{label}: restoring", total=entry.bytes if entry else None,
+                      enabled=self.progress() and entry is not None):
+            result = self.cache.restore(resolution.key, self.config.virtualenv_path,
+                                        project_root=self.config.work_dir)
         self.say(resolution.describe(label))
         if not result.hit and self.require_hit():
             raise RequireHitError(result, label=label)
