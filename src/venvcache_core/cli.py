@@ -352,7 +352,8 @@ class App:
                  str(e.hits), _build(e.build_seconds), human_saved(e.saved_seconds) if e.saved_seconds else "-"]
                 for e in entries]
         saved = sum(e.saved_seconds for e in entries)
-        footer = f"\n{len(entries)} entries, {human_bytes(sum(e.bytes for e in entries))}" + (
+        footer = f"\n{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, " \
+                 f"{human_bytes(sum(e.bytes for e in entries))}" + (
             f", saved {human_saved(saved)} in all" if saved else "")
         self.emit(None, _table(rows, ["KEY", "SIZE", "FILES", "PYTHON", "CREATED", "LAST USED", "HITS", "BUILD",
                                       "SAVED"]) + footer if entries else "the cache is empty")

@@ -139,3 +139,24 @@ def test_require_hit_error_names_key_and_nearest(cache: Cache, stored: Callable[
     assert "\n" not in text
     assert text.startswith(f"py311: venv cache hit required, but key {result.key[:8]} missed (no entry; nearest "
                            f"{old[:8]}: python 3.12.1 → 3.11.7)")
+
+
+def test_resolution_skips_entries_whose_interpreter_is_not_here(cache: Cache, stored: Callable[..., str]) -> None:
+    """An entry for the same inputs built with an interpreter this machine lacks is not served; nor one for other
+    inputs; the preferred interpreter's key stays (and misses, explained)."""
+    import sys
+
+    from venvcache_core import interpreter_identity, resolve_interpreter
+
+    here = Path(getattr(sys, "_base_executable", sys.executable))
+    inputs = {"lock_files": {"requirements.txt": "a" * 64}}
+    stored(build_key(interpreter={**interpreter_identity(here), "base_executable": "/nonexistent/python3.99"},
+                     inputs=inputs))
+    other = build_key(interpreter=interpreter_identity(here), inputs={"lock_files": {"other.txt": "b" * 64}})
+    stored(other)
+    resolution = resolve_interpreter(cache, preferred=here, inputs=inputs)
+    assert resolution.why == "preferred" and resolution.python == here
+    assert resolution.key.digest == build_key(interpreter=interpreter_identity(here), inputs=inputs).digest
+    served = build_key(interpreter=interpreter_identity(here), inputs=inputs)
+    digest = stored(served)
+    assert resolve_interpreter(cache, preferred=here, inputs=inputs).key.digest == digest
