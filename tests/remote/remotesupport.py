@@ -227,3 +227,11 @@ def create_gcs_bucket(upstream: str, name: str) -> None:
     with urllib.request.urlopen(request, timeout=30):
         pass
 
+
+
+def add_ballast(env: Path, size: int) -> Path:
+    """An incompressible file of ``size`` bytes in the env, so its pack is bigger than a test part size."""
+    site = next((env / "lib").glob("python*/site-packages"))
+    ballast = site / "ballast.bin"
+    ballast.write_bytes(os.urandom(size))
+    return ballast
