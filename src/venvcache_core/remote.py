@@ -41,7 +41,6 @@ import atexit
 import contextlib
 import logging
 import os
-import socket
 import sys
 import threading
 import time
@@ -54,7 +53,6 @@ from datetime import datetime, timedelta, timezone
 from typing import IO, TYPE_CHECKING, Any, Literal, cast
 
 from . import pack, signing
-from .cache import MARKER, _rmtree, _write_json
 from .config import REMOTE_MODES, Config, parse_age, parse_size, remote_url
 from .errors import VenvCacheError
 from .key import KEY_RE, check_key
@@ -166,7 +164,7 @@ class Remote:
         self.background = background
         self.create_only: bool | None = None  # does the store honour create-only puts (probed on first upload)
         self._store: Any = None
-        self._uploads: list[_Upload] = []
+        self.uploads: list[_Upload] = []  # background uploads not yet waited for
 
     def __repr__(self) -> str:
         return f"Remote({self.url!r}, mode={self.mode!r})"
@@ -193,8 +191,9 @@ class Remote:
                 if self.url.lower().startswith("file://"):
                     self._store = from_url(self.url, mkdir=True)
                 else:
-                    self._store = from_url(self.url, client_options=_env_client_options(self.url),
-                                           retry_config=DEFAULT_RETRY)
+                    options: dict[str, Any] = {"client_options": _env_client_options(self.url),
+                                               "retry_config": DEFAULT_RETRY}  # obstore's TypedDicts, built here
+                    self._store = from_url(self.url, **options)
             except Exception as exc:  # obstore raises its own errors and ValueError for bad URLs or settings
                 raise VenvCacheError(f"remote {self.url!r} cannot be used: {_describe(exc)}",
                                      fix="check the URL and the store's environment variables") from None
@@ -215,7 +214,7 @@ class Remote:
         except Exception as exc:  # a remote must never fail a job: the caller builds the env instead
             log.warning("venvcache: %s; building the env instead", _describe(exc))
             log.debug("venvcache: remote fetch traceback", exc_info=True)
-            cache._bump_stats(remote_errors=1)
+            cache.counters.add(remote_errors=1)
             return False
 
     def after_store(self, cache: Cache, key: str) -> None:
@@ -234,7 +233,7 @@ class Remote:
         upload.thread = threading.Thread(target=upload.run, args=(cache,), daemon=True,
                                          name=f"venvcache-upload-{key[:8]}")
         with _UPLOADS_LOCK:
-            self._uploads.append(upload)
+            self.uploads.append(upload)
             _PENDING.append(upload)
             _register_exit_hook()
         upload.thread.start()
@@ -243,7 +242,7 @@ class Remote:
         """Wait up to ``timeout`` seconds for this remote's background uploads; log and return the one line
         saying what they did (None when there were none). A failure or an unfinished upload is a warning."""
         with _UPLOADS_LOCK:
-            uploads, self._uploads = self._uploads, []
+            uploads, self.uploads = self.uploads, []
         line, problem = _finish(uploads, timeout)
         if line:
             log.log(logging.WARNING if problem else logging.INFO, "%s", line)
@@ -285,41 +284,29 @@ class Remote:
 
     def _pull(self, cache: Cache, key: str) -> Transfer:
         digest = check_key(key)
-        cache._prepare()
         started = time.perf_counter()
-        with cache._lock(digest):
-            if cache._complete(digest):  # another process filled it while we waited
+        with cache.lock(digest):
+            if cache.is_complete(digest):  # another process filled it while we waited
                 return Transfer(digest, "present")
             meta = self.head(digest)
             modified = meta.get("last_modified") if meta else None
             if meta is None or (cache.max_age is not None and isinstance(modified, datetime)
                                 and datetime.now(timezone.utc) - modified > timedelta(seconds=cache.max_age)):
-                cache._bump_stats(remote_misses=1)
+                cache.counters.add(remote_misses=1)
                 return Transfer(digest, "missing", seconds=time.perf_counter() - started)
-            tmp = cache.path / ".tmp" / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
             counted = _Counter()
-            try:
-                tmp.mkdir(mode=0o700)
+            with cache.staging_dir() as tmp:
                 try:
                     chunks = signing.verified(counted.count(self._download(digest, meta)), key=digest,
                                               signer=self.signer)
                     _, sha, _ = pack.read_pack(chunks, tmp, key=digest)
                 except pack.PackError as exc:
-                    cache._bump_stats(remote_rejected=1)
+                    cache.counters.add(remote_rejected=1)
                     raise pack.PackError(f"the pack was rejected: {exc}") from None
-                now = time.time()
-                _write_json(tmp / "usage.json", {"last_used": now, "hits": 0})
-                _write_json(tmp / MARKER, {"key": digest})
-                entry = cache._entry(digest)
-                if os.path.lexists(entry):  # incomplete leftovers: the lock is ours and there is no marker
-                    cache._discard(entry)
-                os.rename(tmp, entry)
-            finally:
-                if os.path.lexists(tmp):
-                    _rmtree(tmp)
+                cache.publish(digest, tmp)
         seconds = time.perf_counter() - started
         received = counted.bytes
-        cache._bump_stats(remote_hits=1, remote_bytes_down=received, remote_seconds_down=round(seconds, 4))
+        cache.counters.add(remote_hits=1, remote_bytes_down=received, remote_seconds_down=round(seconds, 4))
         cache.prune(keep=digest)
         log.info("venvcache: fetched %s from %s (%d bytes) in %.2f s", digest[:8], self.url, received, seconds)
         return Transfer(digest, "downloaded", received, seconds, sha)
@@ -375,32 +362,29 @@ class Remote:
             raise VenvCacheError(f"remote_mode is {self.mode!r}, so nothing is uploaded to {self.url}",
                                  fix=f"set remote_mode = \"readwrite\" (or {ENV_REMOTE_MODE}=readwrite)")
         if self.head(digest) is not None:
-            cache._bump_stats(remote_upload_exists=1)
+            cache.counters.add(remote_upload_exists=1)
             return Transfer(digest, "exists", seconds=time.perf_counter() - started)
-        cache._prepare()
-        tmp = cache.path / ".tmp" / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}.pack"
-        try:
-            with cache._lock(digest):  # no eviction or refresh of the entry while it is read
-                if not cache._complete(digest):
+        with cache.staging_dir() as tmp:
+            packed = tmp / "entry.pack"
+            with cache.lock(digest):  # no eviction or refresh of the entry while it is read
+                if not cache.is_complete(digest):
                     raise VenvCacheError(f"no complete entry {digest[:12]} in the local cache", path=cache.path,
                                          fix="see 'virtualenv-cache list'")
-                with open(tmp, "wb") as fh:
+                with open(packed, "wb") as fh:
                     if self.signer is None:
-                        info = pack.write_pack(cache._entry(digest), fh)
+                        info = pack.write_pack(cache.entry_path(digest), fh)
                     else:
                         signed = signing.SigningWriter(fh, self.signer, digest)
-                        info = pack.write_pack(cache._entry(digest), cast(IO[bytes], signed))
+                        info = pack.write_pack(cache.entry_path(digest), cast(IO[bytes], signed))
                         signed.finish()
-            size = os.path.getsize(tmp)
-            action = self._put_multipart(digest, tmp) if size > self.part_size else self._put_single(digest, tmp)
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            size = os.path.getsize(packed)
+            action = self._put_multipart(digest, packed) if size > self.part_size else \
+                self._put_single(digest, packed)
         seconds = time.perf_counter() - started
         if action == "exists":
-            cache._bump_stats(remote_upload_exists=1)
+            cache.counters.add(remote_upload_exists=1)
             return Transfer(digest, "exists", seconds=seconds, sha256=info.sha256)
-        cache._bump_stats(remote_uploads=1, remote_bytes_up=size, remote_seconds_up=round(seconds, 4))
+        cache.counters.add(remote_uploads=1, remote_bytes_up=size, remote_seconds_up=round(seconds, 4))
         log.info("venvcache: uploaded %s to %s (%d bytes) in %.2f s", digest[:8], self.url, size, seconds)
         return Transfer(digest, "uploaded", size, seconds, info.sha256)
 
@@ -485,10 +469,17 @@ class Remote:
         return sorted(found, key=lambda e: e["last_modified"], reverse=True)
 
     def prune(self, *, max_age: float | None = None, max_count: int | None = None,
-              max_bytes: int | None = None) -> list[dict[str, Any]]:
+              max_bytes: int | str | None = None) -> list[dict[str, Any]]:
         """Delete packs older than ``max_age`` seconds (by upload time), then the oldest beyond ``max_count``
-        packs or ``max_bytes`` in all; also leftover create-only probes older than an hour. Returns what went."""
+        packs or ``max_bytes`` (bytes, or a size such as "50GB") in all; also leftover create-only probes older
+        than an hour. Returns the packs deleted (key, size, last_modified, age)."""
         import obstore
+
+        if isinstance(max_bytes, str):
+            try:
+                max_bytes = parse_size(max_bytes)
+            except (TypeError, ValueError):
+                raise VenvCacheError(f"{max_bytes!r:.40} is not a size", fix='use e.g. "50GB"') from None
 
         if not self.can_write:
             raise VenvCacheError(f"remote_mode is {self.mode!r}, so nothing is deleted from {self.url}",
@@ -601,7 +592,7 @@ class _Upload:
             self.error = _describe(exc)
             log.debug("venvcache: remote upload traceback", exc_info=True)
             with contextlib.suppress(Exception):
-                cache._bump_stats(remote_errors=1)
+                cache.counters.add(remote_errors=1)
         finally:
             self.done.set()
 
@@ -635,7 +626,7 @@ def _finish(uploads: list[_Upload], timeout: float | None) -> tuple[str | None, 
             with contextlib.suppress(ValueError):
                 _PENDING.remove(upload)
             with contextlib.suppress(ValueError):
-                upload.remote._uploads.remove(upload)
+                upload.remote.uploads.remove(upload)
     by_remote: dict[str, list[str]] = {}
     for upload in uploads:
         by_remote.setdefault(upload.remote.url, []).append(upload.describe())
