@@ -50,7 +50,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import IO, TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, cast
 
 from . import pack, signing
 from .config import REMOTE_MODES, Config, parse_age, parse_size, remote_url
@@ -59,6 +59,8 @@ from .key import KEY_RE, check_key
 from .signing import Signer, signer_from_env
 
 if TYPE_CHECKING:
+    from obstore import GetOptions
+
     from .cache import Cache
 
 log = logging.getLogger("venvcache")
@@ -321,21 +323,27 @@ class Remote:
         import obstore
 
         size, etag = int(meta["size"]), meta.get("e_tag")
-        options: dict[str, Any] = {"if_match": etag} if etag else {}
+
+        def options(span: tuple[int, int] | None = None) -> GetOptions:
+            found: dict[str, Any] = {"if_match": etag} if etag else {}
+            if span is not None:
+                found["range"] = span
+            return cast("GetOptions", found)
+
         if self.signer is not None:
             tail = b"" if size < signing.SIG_SIZE else bytes(obstore.get(
-                self.store, digest, options={**options, "range": (size - signing.SIG_SIZE, size)}).bytes())
+                self.store, digest, options=options((size - signing.SIG_SIZE, size))).bytes())
             problem = signing.tail_problem(tail, self.signer)
             if problem:
                 raise pack.PackError(problem)
         if size <= self.part_size:
-            yield from obstore.get(self.store, digest, options=options).stream(min_chunk_size=DOWNLOAD_CHUNK)
+            yield from obstore.get(self.store, digest, options=options()).stream(min_chunk_size=DOWNLOAD_CHUNK)
             return
         step = min(self.part_size, RANGE_SIZE)
         ranges = iter([(start, min(start + step, size)) for start in range(0, size, step)])
 
         def fetch(span: tuple[int, int]) -> bytes:
-            return bytes(obstore.get(self.store, digest, options={**options, "range": span}).bytes())
+            return bytes(obstore.get(self.store, digest, options=options(span)).bytes())
 
         pool = ThreadPoolExecutor(TRANSFER_THREADS, thread_name_prefix="venvcache-get")
         pending: deque[Future[bytes]] = deque()
@@ -346,9 +354,9 @@ class Remote:
                     break
             while pending:
                 data = pending.popleft().result()
-                span = next(ranges, None)
-                if span is not None:
-                    pending.append(pool.submit(fetch, span))
+                following = next(ranges, None)
+                if following is not None:
+                    pending.append(pool.submit(fetch, following))
                 yield data
         finally:
             for future in pending:
@@ -375,7 +383,7 @@ class Remote:
                         info = pack.write_pack(cache.entry_path(digest), fh)
                     else:
                         signed = signing.SigningWriter(fh, self.signer, digest)
-                        info = pack.write_pack(cache.entry_path(digest), cast(IO[bytes], signed))
+                        info = pack.write_pack(cache.entry_path(digest), cast(BinaryIO, signed))
                         signed.finish()
             size = os.path.getsize(packed)
             action = self._put_multipart(digest, packed) if size > self.part_size else \
@@ -520,7 +528,7 @@ class Remote:
             what = "no pack" if not matches else f"{len(matches)} packs"
             raise VenvCacheError(f"{what} on {self.url} match {prefix!r:.80}",
                                  fix="see 'virtualenv-cache list --remote' for the keys")
-        return matches[0]
+        return str(matches[0])
 
 
 def remote_from_config(config: Config) -> Remote | None:

@@ -43,11 +43,11 @@ class Signer:
     def __repr__(self) -> str:
         return f"Signer(key_id={self.key_id!r})"
 
-    def mac(self, key: str) -> Any:
+    def mac(self, key: str) -> hmac.HMAC:
         """A fresh HMAC for the pack of ``key``; feed it the pack's bytes."""
         return hmac.new(self._secret, b"venvcache-pack\0" + key.encode() + b"\0", hashlib.sha256)
 
-    def frame(self, mac: Any) -> bytes:
+    def frame(self, mac: hmac.HMAC) -> bytes:
         return struct.pack("<II", SIG_MAGIC, SIG_SIZE - 8) + SIG_FORMAT + self.key_id.encode() + \
             mac.hexdigest().encode()
 
