@@ -299,7 +299,7 @@ class Remote:
             counted = _Counter()
             with cache.staging_dir() as tmp:
                 try:
-                    chunks = signing.verified(counted.count(self._download(digest, meta)), key=digest,
+                    chunks = signing.verified(counted.count(self.download(digest, meta)), key=digest,
                                               signer=self.signer)
                     _, sha, _ = pack.read_pack(chunks, tmp, key=digest)
                 except pack.PackError as exc:
@@ -313,7 +313,7 @@ class Remote:
         log.info("venvcache: fetched %s from %s (%d bytes) in %.2f s", digest[:8], self.url, received, seconds)
         return Transfer(digest, "downloaded", received, seconds, sha)
 
-    def _download(self, digest: str, meta: dict[str, Any]) -> Iterator[Any]:
+    def download(self, digest: str, meta: dict[str, Any]) -> Iterator[Any]:
         """The object's bytes in order: one streamed GET, or parallel ranged GETs for a pack above the part size.
 
         Every request is pinned to the e_tag seen by ``head`` (a pack replaced meanwhile fails, never mixes), and

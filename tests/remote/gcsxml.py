@@ -16,6 +16,7 @@ import http.client
 import http.server
 import json
 import shutil
+import sys
 import tempfile
 import threading
 import urllib.parse
@@ -63,7 +64,12 @@ class GcsXmlAdaptor:
             def do_POST(self) -> None:
                 adaptor.post(self)
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):  # clients cut on purpose
+                    super().handle_error(request, client_address)
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
