@@ -48,7 +48,9 @@ def job(tmp_path: Path, bucket: Bucket, clone_venv: Callable[[Path], Path]) -> C
     script.write_text(JOB)
 
     def start(endpoint: str | None = None, work: float = 0.0, **extra: str) -> subprocess.Popen[str]:
-        variables = {**bucket.env, "VIRTUALENV_CACHE_REMOTE_PART_SIZE": str(MIN_PART_SIZE), **extra}
+        # the read timeout also bounds a slow request: the slow uplink needs more than the tests' 2 s
+        variables = {**bucket.env, "VIRTUALENV_CACHE_REMOTE_PART_SIZE": str(MIN_PART_SIZE),
+                     f"{bucket.prefix}READ_TIMEOUT": "60s", **extra}
         if endpoint:
             variables.update(bucket.endpoint_env(endpoint))
         return subprocess.Popen([sys.executable, str(script), str(tmp_path / "cache"), bucket.url, key, str(env),
