@@ -130,7 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", nargs="?", const="", default=None, metavar="PATH",
                    help="check a restored env (default: virtualenv_path) against its entry instead: finds files "
                         "changed in place, which in hardlink mode also changes the cache")
-    add("prune", "evict expired and least recently used entries beyond the limits")
+    p = add("prune", "evict expired and least recently used entries beyond the limits")
+    p.add_argument("--remote", action="store_true",
+                   help="prune the remote's packs: older than max_age, then the oldest beyond --keep/--max-bytes")
+    p.add_argument("--keep", type=int, metavar="N", help="with --remote: keep at most N packs (newest first)")
+    p.add_argument("--max-bytes", metavar="SIZE", help='with --remote: keep at most SIZE of packs, e.g. "50GB"')
     add("stats", "hits, misses, bytes and entries (and the remote's hits, bytes moved and seconds)")
     p = add("push", "upload local entries the remote lacks (all, or the given key)")
     p.add_argument("key", nargs="?", metavar="KEY")
@@ -161,6 +165,21 @@ def _list_item(entry: Entry) -> dict[str, Any]:
     UTC) first, in its order, then ours (``Entry.to_json``)."""
     stamp = datetime.fromtimestamp(entry.last_used, tz=timezone.utc).isoformat()
     return {"datetime": stamp, "hostname": entry.hostname, "id": entry.key, **entry.to_json()}
+
+
+def _age(stamp: str) -> float:
+    """Seconds since an ISO time (a remote pack's upload); 0 when unknown."""
+    if not stamp:
+        return 0.0
+    then = datetime.fromisoformat(stamp)
+    return round(max(0.0, (datetime.now(timezone.utc) - then).total_seconds()), 1)
+
+
+def _human_age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -397,6 +416,11 @@ class App:
         return 1 if problems else 0
 
     def cmd_prune(self) -> int:
+        if self.args.remote:
+            return self.cmd_prune_remote()
+        if self.args.keep is not None or self.args.max_bytes is not None:
+            raise VenvCacheError("--keep and --max-bytes are for 'prune --remote'",
+                                 fix="set cache_size and max_bytes in the config for the local cache")
         evicted = self.cache.prune()
         self.emit({"evicted": evicted}, f"evicted {len(evicted)} entr{'y' if len(evicted) == 1 else 'ies'}")
         return 0
@@ -416,11 +440,24 @@ class App:
 
     def cmd_list_remote(self) -> int:
         remote, local = self.remote(), set(self.cache.keys())
-        packs = remote.entries()
-        rows = [[e["key"][:12], human_bytes(e["size"]), e["last_modified"][:16].replace("T", " "),
-                 "yes" if e["key"] in local else "no"] for e in packs]
-        self.emit({"remote": remote.url, "packs": [{**e, "local": e["key"] in local} for e in packs]},
-                  _table(rows, ["KEY", "PACK SIZE", "UPLOADED (UTC)", "LOCAL"]))
+        packs = [{**e, "age": _age(e["last_modified"]), "local": e["key"] in local} for e in remote.entries()]
+        rows = [[e["key"][:12], human_bytes(e["size"]), e["last_modified"][:16].replace("T", " "), _human_age(e["age"]),
+                 "yes" if e["local"] else "no"] for e in packs]
+        total = sum(e["size"] for e in packs)
+        self.emit({"remote": remote.url, "packs": packs, "bytes": total},
+                  _table(rows, ["KEY", "PACK SIZE", "UPLOADED (UTC)", "AGE", "LOCAL"])
+                  + f"\n{len(packs)} packs, {human_bytes(total)}")
+        return 0
+
+    def cmd_prune_remote(self) -> int:
+        remote = self.remote()
+        if self.args.keep is not None and self.args.keep < 0:
+            raise VenvCacheError("--keep must be 0 or more", fix="give a number of packs")
+        dropped = remote.prune(max_age=self.cache.max_age, max_count=self.args.keep, max_bytes=self.args.max_bytes)
+        lines = [f"deleted {e['key'][:12]} ({human_bytes(e['size'])}, {_human_age(e['age'])} old)" for e in dropped]
+        self.emit({"remote": remote.url, "deleted": dropped},
+                  "\n".join([*lines, f"deleted {len(dropped)} pack{'' if len(dropped) == 1 else 's'} "
+                              f"from {remote.url}"]))
         return 0
 
     def cmd_push(self) -> int:
