@@ -282,6 +282,9 @@ def from_mapping(data: Mapping[str, Any], *, work_dir: Path, source: Path | None
         if key in allow:
             extra[key] = raw
             continue
+        if key in ("signing_key", "remote_signing_key"):  # a secret has no place in a committed file
+            raise VenvCacheError(f"{key!r} cannot be set in [{SECTION}]", path=source,
+                                 fix="set the secret in the environment: VIRTUALENV_CACHE_REMOTE_SIGNING_KEY")
         if key not in _KEYS:
             known = ", ".join(sorted(_KEYS))
             raise VenvCacheError(f"unknown key {key!r} in [{SECTION}]", path=source, fix=f"known keys: {known}")

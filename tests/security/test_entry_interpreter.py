@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from remotesupport import S3
+from remotesupport import Bucket as S3
 from secsupport import meta_json, pack
 
 from venvcache_core import Cache, MissReason, build_key, interpreter_identity, venv_python

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from remotesupport import S3
+from remotesupport import Bucket as S3
 from secsupport import DIRTYPE, KEY, ZERO_BLOCK, compress, manifest_json, member, meta_json, pack, snapshot
 
 from venvcache_core import Cache

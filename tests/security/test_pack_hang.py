@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from remotesupport import S3
+from remotesupport import Bucket as S3
 from secsupport import BLOCK, DIRTYPE, KEY, ZERO_BLOCK, compress, manifest_json, member, meta_json, set_field, snapshot
 
 from venvcache_core.pack import PAXTYPE, PackError, header, read_pack

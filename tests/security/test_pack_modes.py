@@ -11,7 +11,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from remotesupport import S3
+from remotesupport import Bucket as S3
 from secsupport import KEY, pack, tree_modes
 
 from venvcache_core import Cache
