@@ -113,6 +113,7 @@ class Transfer:
     bytes: int = 0
     seconds: float = 0.0
     sha256: str = ""
+    pack_seconds: float = 0.0  # of ``seconds``: making the pack (an upload)
 
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key, "result": self.action, "bytes": self.bytes, "seconds": round(self.seconds, 4),
@@ -377,6 +378,7 @@ class Remote:
             return Transfer(digest, "exists", seconds=time.perf_counter() - started)
         with cache.staging_dir() as tmp:
             packed = tmp / "entry.pack"
+            packing = time.perf_counter()
             with cache.lock(digest):  # no eviction or refresh of the entry while it is read
                 if not cache.is_complete(digest):
                     raise VenvCacheError(f"no complete entry {digest[:12]} in the local cache", path=cache.path,
@@ -388,16 +390,17 @@ class Remote:
                         signed = signing.SigningWriter(fh, self.signer, digest)
                         info = pack.write_pack(cache.entry_path(digest), cast(BinaryIO, signed))
                         signed.finish()
+            packing = time.perf_counter() - packing
             size = os.path.getsize(packed)
             action = self._put_multipart(digest, packed) if size > self.part_size else \
                 self._put_single(digest, packed)
         seconds = time.perf_counter() - started
         if action == "exists":
             cache.counters.add(remote_upload_exists=1)
-            return Transfer(digest, "exists", seconds=seconds, sha256=info.sha256)
+            return Transfer(digest, "exists", seconds=seconds, sha256=info.sha256, pack_seconds=packing)
         cache.counters.add(remote_uploads=1, remote_bytes_up=size, remote_seconds_up=round(seconds, 4))
         log.info("venvcache: uploaded %s to %s (%d bytes) in %.2f s", digest[:8], self.url, size, seconds)
-        return Transfer(digest, "uploaded", size, seconds, info.sha256)
+        return Transfer(digest, "uploaded", size, seconds, info.sha256, packing)
 
     def _put_single(self, digest: str, path: os.PathLike[str] | str) -> str:
         """One PUT: create-only where the store honours it, else checked right before (the fallback)."""

@@ -1,7 +1,7 @@
 """Figures for the remote cache: pack/unpack throughput against ``tar | zstd``; upload, download and remote-hit
 restore through each test server (S3: moto, Azure: Azurite, GCS: fake-gcs-server, each on loopback in its own
 process, and a ``file://`` remote); a cold ``pip install`` of the same env. Not a test (pytest does not collect
-it); run by hand (``--servers s3,azure`` to pick):
+it); run by hand (``--servers s3,azure`` to pick, ``--remote-only`` for the transfers alone):
 
     python tests/remote/bench_remote.py --env /tmp/bench/env --wheelhouse /tmp/bench/wheels \\
         --python python3.12 pytest hypothesis requests numpy pandas sqlalchemy pydantic boto3 django
@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--servers", default="s3,azure,gcs", help="comma-separated: s3, azure, gcs")
+    parser.add_argument("--remote-only", action="store_true", help="only the remote figures (no tar, no pip)")
     parser.add_argument("requirements", nargs="+")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="venvcache-bench-"))
@@ -86,6 +87,11 @@ def run(args: argparse.Namespace, work: Path) -> None:
 
     results: dict[str, object] = {"env_mb": round(mb, 1), "files": len(json.loads(
         (entry / "manifest.json").read_text())["files"])}
+    args.env_mb = mb
+    if args.remote_only:
+        results.update(remote_figures(args, work, key.digest))
+        print(json.dumps(results, indent=2))
+        return
     results["pack_s"] = timed(do_pack, args.repeat)
     results["pack_mb"] = round(pack_file.stat().st_size / 1e6, 1)
     results["unpack_s"] = timed(do_unpack, args.repeat, clean_out)
@@ -98,7 +104,6 @@ def run(args: argparse.Namespace, work: Path) -> None:
     for name in ("pack", "unpack", "tar_zstd", "unzstd_untar"):
         results[f"{name}_mb_s"] = round(mb / float(results[f"{name}_s"]), 1)  # type: ignore[arg-type]
 
-    args.pack_s = results["pack_s"]
     results.update(remote_figures(args, work, key.digest))
     print(json.dumps(results, indent=2))
 
@@ -185,8 +190,9 @@ def remote_figures(args: argparse.Namespace, work: Path, key: str) -> dict[str, 
             assert pushed.action == "uploaded", pushed
             size = pushed.bytes
             figures[f"{label}_push_s"] = round(pushed.seconds, 2)  # packing included
-            upload = pushed.seconds - float(args.pack_s)
-            figures[f"{label}_upload_s"] = round(upload, 2)  # the push less the median local pack time
+            upload = pushed.seconds - pushed.pack_seconds
+            figures[f"{label}_pack_s"] = round(pushed.pack_seconds, 2)
+            figures[f"{label}_upload_s"] = round(upload, 2)  # the push after its pack was made
             figures[f"{label}_upload_pack_mb_s"] = round(size / 1e6 / upload, 1)
             reader = Remote(url, "read")
             meta = reader.head(key)
@@ -209,9 +215,13 @@ def remote_figures(args: argparse.Namespace, work: Path, key: str) -> dict[str, 
                 assert b.restore(key, work / "dest" / "other-checkout" / ".venv").hit
 
             figures[f"{label}_remote_hit_restore_s"] = round(timed(restore, args.repeat, fresh_b), 2)
+            figures[f"{label}_restore_env_mb_s"] = round(float(args.env_mb) / float(
+                figures[f"{label}_remote_hit_restore_s"]), 1)  # type: ignore[arg-type]
         finally:
             if server is not None:
                 server.close()
+    if args.remote_only:
+        return figures
     figures["l1_hit_restore_s"] = round(timed(
         lambda: Cache(work / "l1b", link_mode="copy").restore(key, work / "dest2" / ".venv"), args.repeat,
         lambda: shutil.rmtree(work / "dest2", ignore_errors=True)), 2)
