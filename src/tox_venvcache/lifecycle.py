@@ -1,15 +1,24 @@
-"""What happens to one tox env in one run: restore before its deps install, store after a successful one.
+"""What happens to one tox env in one run: restore before its first install step, store after a successful one.
 
 The two moments, for a ``PythonRun`` env (virtualenv, tox-uv ``uv-venv-runner``):
 
-- **restore**, in ``tox_on_install`` of the ``deps`` step, the first time it fires for the env, only when tox has no
-  deps recorded (a fresh env) and the user did not ask for ``-r``. The cached env replaces the fresh one; its
-  ``.tox-info.json`` gets this run's ``ToxEnv``/``Python`` sections, so the installer, which re-reads the file,
-  finds the deps installed and skips. tox then installs the package under test as usual.
-- **store**, on a miss, as soon as the env's own install steps are over: at the next install step (the package),
-  before the commands, or at teardown, whichever comes first. The deps count as installed only if tox recorded
-  them: tox writes a step's section after that step succeeded, so a failed install stores nothing. The entry gets
-  the env without ``log/``, ``tmp/`` and the package-under-test sections of ``.tox-info.json``.
+- **restore**, in ``tox_on_install`` of the ``deps`` step, only when tox has no deps recorded (a fresh env) and the
+  user did not ask for ``-r``: the first time the step fires, and also in the setup tox repeats after its own
+  recreate (deps removed: branch switching) when the key predicts every layer exactly. The cached env replaces the
+  fresh one; its ``.tox-info.json`` gets this run's ``ToxEnv``/``Python`` sections, so the installer, which re-reads
+  the file, finds the deps, dependency groups and the package's own dependencies installed and skips them. tox then
+  installs only the package under test, from this checkout.
+- **store**, on a miss, as soon as the env's own layers are installed. With a package, that is in ``tox_on_install``
+  of the package: the plugin runs tox's own ``install_package_deps`` step first (the installer records it as it
+  always does), stores, and tox's installer then finds the package's deps installed and installs only the package.
+  Without one: before the commands, or at teardown. A layer counts as installed only if tox recorded it: tox writes
+  a step's section after that step succeeded, so a failed install stores nothing. The entry gets the env without
+  ``log/``, ``tmp/`` and the package-under-test sections of ``.tox-info.json``.
+
+A packaging env (``.pkg``) is restored at its ``requires`` step and stored at its teardown (after the build, without
+``dist/`` and ``.meta/``); tox still runs the build in this checkout. Where a restored entry's record differs from
+what tox computes, tox's own rules decide (install what was added, recreate on removals) and the plugin replaces the
+entry with the env tox ends up with.
 
 Every failure of the cache is one warning line, after which tox carries on uncached.
 """
@@ -39,7 +48,7 @@ from venvcache_core import (
 
 from . import _tox_internals as internals
 from . import config as settings_mod
-from .key import KeyResult, deps_key, lock_key
+from .key import KeyResult, deps_key, lock_key, package_env_key
 
 if TYPE_CHECKING:
     from tox.session.state import State
@@ -52,13 +61,15 @@ LOG = logging.getLogger("tox_venvcache")
 class EnvState:
     """The plugin's memory of one tox env during one run."""
 
-    first_step_seen: bool = False  # the deps step (or uv sync) already came once: never restore a second time
+    first_step_seen: bool = False  # the first install step (or uv sync) already came once in this run
     restored: bool = False
     created: bool = False  # lock runner: tox created the venv in this run
     key: Key | None = None
     reason: str = ""  # why no restore is tried although the env is fresh (``recreate``)
+    section: str = internals.SECTION_RUN  # the .tox-info.json section of the env's own install steps
     steps: set[str] = field(default_factory=set)  # install steps that must have succeeded before a store
     pending: bool = False  # a store is due once the env's install steps are over
+    package_layer: bool = False  # the entry holds the package's own deps: stored at the package step
     replace: bool = False  # refresh, or the restored entry did not fit: replace it
     warned_unpinned: bool = False
 
@@ -164,6 +175,7 @@ def _begin(tox_env: ToxEnv, config: Config, state: EnvState, result: KeyResult, 
     """Restore, or else remember that a store is due once the install steps are over."""
     key = result.key
     state.key = key
+    state.package_layer = result.package_layer
     refresh = settings_mod.refresh(tox_env)
     if may_restore and not refresh:
         if _restore(tox_env, config, state, key, result.originals):
@@ -171,19 +183,26 @@ def _begin(tox_env: ToxEnv, config: Config, state: EnvState, result: KeyResult, 
     else:
         LOG.warning("%s", describe_miss(key, "refresh asked" if refresh else state.reason or "tox recreated the env",
                                         label=LABEL))
+        # a fresh install the user asked for (-r, refresh) or one after an unfit entry replaces what the cache holds
+        state.replace = True
     state.pending = True
-    state.replace = state.replace or refresh
     LOG.info("venv cache key %s: %s", key.short, canonical_json(key.document))
+
+
+def _second_setup(state: EnvState) -> bool:
+    """Called at an env's first install step: False the first time in this run; True when tox set the env up again
+    after its own recreate (the plugin then forgets any pending store: that env is gone)."""
+    again = state.first_step_seen
+    state.first_step_seen = True
+    if again:
+        state.pending = False
+    return again
 
 
 def on_deps(tox_env: ToxEnv, arguments: Any) -> None:
     """``tox_on_install(PythonRun, deps)``: restore on a hit, else arm the store."""
     state = RUN.state(tox_env)
-    first = not state.first_step_seen
-    state.first_step_seen = True
-    if not first:
-        state.replace = state.replace or state.restored  # tox threw the restored env away: that entry is unfit
-        state.pending = False
+    again = _second_setup(state)
     config = _active(tox_env)
     if config is None:
         return
@@ -193,25 +212,66 @@ def on_deps(tox_env: ToxEnv, arguments: Any) -> None:
     def act() -> None:
         result = deps_key(tox_env, arguments, config)
         inputs = result.key.document["inputs"]
-        if not (inputs["deps"]["requirements"] or inputs["deps"]["options"] or inputs["dependency_groups"]["names"]):
+        if not (inputs["deps"]["requirements"] or inputs["deps"]["options"] or inputs["dependency_groups"]["names"]
+                or inputs["package"]):
             return  # nothing is installed: a bare venv is as fast to create as to restore
         _warn_unpinned(config, state, result)
         state.steps = {internals.DEPS_STEP}
-        if tox_env.conf["recreate"]:
+        recreate = bool(tox_env.conf["recreate"])
+        may_restore = not recreate
+        if recreate:
             state.reason = "recreate"
-        _begin(tox_env, config, state, result, may_restore=first and not tox_env.conf["recreate"])
+        elif again and state.restored:
+            may_restore, state.reason = False, "the restored entry did not fit: tox recreated the env"
+        elif again and not result.exact:
+            # a restore in tox's second setup must not make tox recreate once more (an error in tox)
+            may_restore, state.reason = False, "tox recreated the env and the package metadata is dynamic"
+        _begin(tox_env, config, state, result, may_restore=may_restore)
 
     _guard(tox_env, "restore", act)
 
 
-def on_install(tox_env: ToxEnv, section: str, of_type: str) -> None:
-    """Any other install step: the env's own steps are remembered, the first later one (the package) stores."""
+def on_install(tox_env: ToxEnv, arguments: Any, section: str, of_type: str) -> None:
+    """Any other install step of a run env: the env's own steps are remembered; the package step stores (after the
+    package's own deps); any other later step stores as it is."""
     state = RUN.state(tox_env)
-    if not state.pending:
-        return
     if section == internals.SECTION_RUN and of_type in internals.ENV_STEPS:
-        state.steps.add(of_type)
+        if state.pending:
+            state.steps.add(of_type)
         return
+    if section == internals.SECTION_RUN_ENV and of_type == internals.PACKAGE_STEP and state.package_layer:
+        on_package(tox_env, arguments)
+        return
+    store(tox_env)
+
+
+def on_package(tox_env: ToxEnv, packages: Any) -> None:
+    """``tox_on_install(RunToxEnv, package)``: the package is built and its deps known. On a miss, install them now as
+    tox's own step and store; on a hit, check that the entry holds exactly these deps (else tox's rules apply and
+    the entry is replaced by the env tox ends up with)."""
+    state = RUN.state(tox_env)
+    if not (state.pending or state.restored) or state.key is None or _active(tox_env) is None:
+        return
+    requirements = internals.package_requirements(tox_env, packages)
+    if requirements is None:
+        store(tox_env)  # these packages install their own deps: the entry holds the env's own layers only
+        return
+    if state.restored and not state.pending:
+        recorded = internals.recorded_requirements(internals.read_info(Path(tox_env.env_dir)),
+                                                   internals.SECTION_RUN_ENV, internals.PACKAGE_DEPS_STEP)
+        if recorded == requirements:
+            return  # tox finds the package's deps installed and installs only the package
+        removed = sorted(set(recorded or ()) - set(requirements))
+        LOG.warning("venv cache entry %s holds other package deps than this build needs (%s): %s", state.key.short,
+                    ", ".join(removed or sorted(set(requirements) - set(recorded or ()))),
+                    "tox recreates the env, and the cache stores the new one" if removed else
+                    "installing the added ones and replacing the entry")
+        state.replace = True
+        if removed:
+            return  # tox's installer raises Recreate; its second setup installs and stores
+        state.pending = True
+    internals.install_package_deps(tox_env, requirements)  # tox's own step: a failure is tox's install failure
+    state.steps.add(internals.PACKAGE_DEPS_STEP)
     store(tox_env)
 
 
@@ -226,7 +286,11 @@ def store(tox_env: ToxEnv) -> None:
     if config is None:
         return
     env_dir = Path(tox_env.env_dir)
-    if state.steps and not internals.steps_recorded(internals.read_info(env_dir), state.steps):
+    info = internals.read_info(env_dir)
+    run_steps = state.steps - {internals.PACKAGE_DEPS_STEP} if state.package_layer else state.steps
+    if (not internals.steps_recorded(info, run_steps, section=state.section)
+            or (state.package_layer and internals.PACKAGE_DEPS_STEP in state.steps
+                and internals.recorded_step(info, internals.SECTION_RUN_ENV, internals.PACKAGE_DEPS_STEP) is None)):
         LOG.warning("%s", describe_not_stored(key, "the deps install did not succeed", label=LABEL))
         return
 
@@ -241,10 +305,14 @@ def store(tox_env: ToxEnv) -> None:
 
 
 def _session_folders(tox_env: ToxEnv) -> list[str]:
-    """``log/`` and ``tmp/`` (tox's ``env_log_dir``/``env_tmp_dir`` when inside the env): left out of the entry."""
+    """``log/`` and ``tmp/`` (tox's ``env_log_dir``/``env_tmp_dir`` when inside the env), and a packaging env's build
+    output (``dist/``, ``.meta/``): left out of the entry."""
     env_dir = Path(tox_env.env_dir)
     folders = (Path(tox_env.conf["env_log_dir"]), Path(tox_env.conf["env_tmp_dir"]))
-    return sorted(folder.name for folder in folders if folder.parent == env_dir)
+    names = {folder.name for folder in folders if folder.parent == env_dir}
+    if internals.is_packaging_env(tox_env):
+        names.update(name for name in internals.PACKAGE_ENV_BUILD_FOLDERS if (env_dir / name).exists())
+    return sorted(names)
 
 
 @contextlib.contextmanager
@@ -264,8 +332,41 @@ def _entry_view(tox_env: ToxEnv) -> Iterator[None]:
 
 
 def teardown(tox_env: ToxEnv) -> None:
-    """Last chance to store (setup failed after the deps, or ``--notest``), then forget the env."""
+    """Last chance to store (setup failed after the deps, ``--notest``, a packaging env after its builds)."""
     store(tox_env)
+
+
+# -- packaging envs (.pkg) -------------------------------------------------------------------------------------------
+def on_package_env_install(tox_env: ToxEnv, arguments: Any, section: str, of_type: str) -> None:
+    """``tox_on_install`` of a packaging env: restore (or arm the store) at ``requires``, its first step; remember
+    the later ones (``deps``, ``requires_for_build_<type>``): the store at teardown needs them all recorded."""
+    if section != internals.SECTION_PACKAGE_ENV:
+        return
+    state = RUN.state(tox_env)
+    state.section = internals.SECTION_PACKAGE_ENV
+    if of_type != internals.REQUIRES_STEP:
+        if state.pending:
+            state.steps.add(of_type)
+        return
+    again = _second_setup(state)
+    config = _active(tox_env)
+    if config is None:
+        return
+    if internals.recorded_step(internals.read_info(Path(tox_env.env_dir)), internals.SECTION_PACKAGE_ENV,
+                               internals.REQUIRES_STEP) is not None:
+        return  # tox reuses its packaging env
+
+    def act() -> None:
+        result = package_env_key(tox_env, arguments, config)
+        state.steps = {internals.REQUIRES_STEP}
+        recreate = bool(tox_env.conf["recreate"])
+        if recreate:
+            state.reason = "recreate"
+        elif again:
+            state.reason = "tox recreated the env"
+        _begin(tox_env, config, state, result, may_restore=not recreate and not again)
+
+    _guard(tox_env, "restore", act)
 
 
 # -- tox-uv's uv-venv-lock-runner ------------------------------------------------------------------------------------

@@ -28,12 +28,18 @@ F = TypeVar("F", bound=Callable[..., None])
 
 
 def _never_fails(hook: F) -> F:
-    """A hook that logs a warning instead of raising: the cache is an optimisation, never a reason to fail."""
+    """A hook that logs a warning instead of raising: the cache is an optimisation, never a reason to fail. tox's own
+    outcomes pass through (``Fail``/``Recreate``/``Skip``, a failed install's ``SystemExit``): the package deps step
+    the plugin runs for tox is tox's step, and fails as tox's."""
 
     @functools.wraps(hook)
     def safe(*args: Any, **kwargs: Any) -> None:
+        from tox.tox_env.errors import Fail, Recreate, Skip
+
         try:
             hook(*args, **kwargs)
+        except (Fail, Recreate, Skip):
+            raise
         except Exception as exc:  # the cache must never break a tox run
             logging.getLogger("tox_venvcache").warning("venv cache skipped: %s: %s", type(exc).__name__, exc)
 
@@ -77,15 +83,17 @@ def tox_add_env_config(env_conf: EnvConfigSet, state: State) -> None:
 @impl
 @_never_fails
 def tox_on_install(tox_env: ToxEnv, arguments: Any, section: str, of_type: str) -> None:
-    """Restore before a run env's deps step; store at the first install step after the env's own ones."""
+    """Restore before a run env's deps step (a packaging env's ``requires``); store once the env's layers are in."""
     from tox.tox_env.runner import RunToxEnv
 
     if not isinstance(tox_env, RunToxEnv):
-        return  # packaging envs are not cached
+        if internals.is_packaging_env(tox_env):
+            lifecycle.on_package_env_install(tox_env, arguments, section, of_type)
+        return
     if section == internals.SECTION_RUN and of_type == internals.DEPS_STEP:
         lifecycle.on_deps(tox_env, arguments)
     else:
-        lifecycle.on_install(tox_env, section, of_type)
+        lifecycle.on_install(tox_env, arguments, section, of_type)
 
 
 @impl
