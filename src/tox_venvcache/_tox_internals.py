@@ -21,8 +21,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from venvcache_core import redact
-
 if TYPE_CHECKING:
     from tox.session.state import State
 
@@ -115,6 +113,8 @@ def entry_info(info: dict[str, Any]) -> dict[str, Any]:
     env's build requirements, never the package under test. tox records installer variables and index options in
     clear (``PIP_INDEX_URL`` with its token): the entry keeps them redacted by the core (:func:`adopt_info` puts this
     run's values back)."""
+    from venvcache_core import redact
+
     kept: dict[str, Any] = {name: info[name] for name in (SECTION_TOX_ENV, SECTION_PYTHON) if name in info}
     for section, wanted in _KEPT_STEPS.items():
         steps = info.get(section)
@@ -137,6 +137,8 @@ def adopt_info(restored: dict[str, Any], current: dict[str, Any], originals: Ite
             merged[name] = current[name]
         else:
             merged.pop(name, None)
+    from venvcache_core import redact
+
     clear = {redact(text): text for text in originals if redact(text) != text}
     if clear:
         for section in _KEPT_STEPS:
@@ -375,16 +377,23 @@ def problems() -> tuple[str, ...]:
         else:
             found.append(f"tox-uv has no {LOCK_RUNNER_MODULE}.{LOCK_RUNNER_CLASS} any more")
     else:
-        if runner.id() != LOCK_RUNNER_ID:
-            found.append(f"tox-uv's lock runner id is now {runner.id()!r}, not {LOCK_RUNNER_ID!r}")
-        for method, params in LOCK_RUNNER_METHODS.items():
-            func = getattr(runner, method, None)
-            if func is None:
-                found.append(f"tox-uv's {LOCK_RUNNER_CLASS}.{method} is gone")
-            elif list(inspect.signature(func).parameters) != params:
-                found.append(f"tox-uv's {LOCK_RUNNER_CLASS}.{method} now takes "
-                             f"{list(inspect.signature(func).parameters)}, expected {params}")
+        found.extend(lock_runner_problems(runner))
     return tuple(found)
+
+
+def lock_runner_problems(runner: type[Any]) -> list[str]:
+    """What no longer matches in tox-uv's lock runner (cheap: checked at every run before wrapping it)."""
+    found: list[str] = []
+    if runner.id() != LOCK_RUNNER_ID:
+        found.append(f"tox-uv's lock runner id is now {runner.id()!r}, not {LOCK_RUNNER_ID!r}")
+    for method, params in LOCK_RUNNER_METHODS.items():
+        func = getattr(runner, method, None)
+        if func is None:
+            found.append(f"tox-uv's {LOCK_RUNNER_CLASS}.{method} is gone")
+        elif list(inspect.signature(func).parameters) != params:
+            found.append(f"tox-uv's {LOCK_RUNNER_CLASS}.{method} now takes "
+                         f"{list(inspect.signature(func).parameters)}, expected {params}")
+    return found
 
 
 def _params(func: Any) -> list[str]:

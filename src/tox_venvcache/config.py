@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from venvcache_core import SECTION, Config, VenvCacheError, from_mapping
-
 from . import _tox_internals
 
 if TYPE_CHECKING:
@@ -25,6 +23,8 @@ if TYPE_CHECKING:
     from tox.config.sets import EnvConfigSet
     from tox.session.state import State
     from tox.tox_env.api import ToxEnv
+
+    from venvcache_core import Config
 
 ENV_KEY = "virtualenv_cache"
 ENV_SWITCH = "TOX_VENV_CACHE"
@@ -78,12 +78,16 @@ def _from_ini(key: str, value: str) -> Any:
 def read_section(state: State) -> dict[str, Any]:
     """The raw ``[virtualenv-cache]`` section as tox sees it (tox.ini strings go through tox's substitutions, then
     get the TOML type the core expects)."""
+    from venvcache_core import SECTION
+
     return {key: _from_ini(key, value) if isinstance(value, _tox_internals.IniText) else value
             for key, value in _tox_internals.read_section(state, SECTION).items()}
 
 
 def load(state: State) -> Settings:
     """Validate the section of this run; a bad section is an error message, never an exception."""
+    from venvcache_core import SECTION, VenvCacheError, from_mapping
+
     try:
         root = Path(state.conf.core["tox_root"])
         source = getattr(state.conf, "src_path", None)

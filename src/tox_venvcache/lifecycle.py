@@ -27,10 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
-import weakref
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,62 +46,21 @@ from venvcache_core import (
 from . import _tox_internals as internals
 from . import config as settings_mod
 from .key import KeyResult, deps_key, lock_key, package_env_key
+from .prompt import read_prompt, set_prompt
+from .state import RUN, EnvState
 
 if TYPE_CHECKING:
-    from tox.session.state import State
     from tox.tox_env.api import ToxEnv
 
 LOG = logging.getLogger("tox_venvcache")
 
 
-@dataclass
-class EnvState:
-    """The plugin's memory of one tox env during one run."""
-
-    first_step_seen: bool = False  # the first install step (or uv sync) already came once in this run
-    restored: bool = False
-    created: bool = False  # lock runner: tox created the venv in this run
-    key: Key | None = None
-    reason: str = ""  # why no restore is tried although the env is fresh (``recreate``)
-    section: str = internals.SECTION_RUN  # the .tox-info.json section of the env's own install steps
-    steps: set[str] = field(default_factory=set)  # install steps that must have succeeded before a store
-    pending: bool = False  # a store is due once the env's install steps are over
-    package_layer: bool = False  # the entry holds the package's own deps: stored at the package step
-    replace: bool = False  # refresh, or the restored entry did not fit: replace it
-    warned_unpinned: bool = False
-
-
-class _Run:
-    """Per-process state: the settings of the current tox run and one ``EnvState`` per env object."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.settings: settings_mod.Settings | None = None
-        self.warned: set[str] = set()
-        self.envs: weakref.WeakKeyDictionary[Any, EnvState] = weakref.WeakKeyDictionary()
-
-    def state(self, tox_env: ToxEnv) -> EnvState:
-        with self.lock:
-            found = self.envs.get(tox_env)
-            if found is None:
-                found = self.envs[tox_env] = EnvState()
-            return found
-
-    def warn_once(self, message: str) -> None:
-        with self.lock:
-            if message in self.warned:
-                return
-            self.warned.add(message)
-        LOG.warning("%s", message)
-
-
-RUN = _Run()
-
-
-def configure(state: State) -> None:
-    """Read and validate ``[virtualenv-cache]`` for this tox run (errors are kept, and warned at first use)."""
-    RUN.settings = settings_mod.load(state)
-    RUN.warned.clear()
+def _settings() -> settings_mod.Settings | None:
+    """This run's validated ``[virtualenv-cache]``, read at the first env that needs it (``tox_add_core_config`` only
+    keeps tox's state: a run that reuses every env never reads the section or imports the core)."""
+    if RUN.settings is None and RUN.tox_state is not None:
+        RUN.settings = settings_mod.load(RUN.tox_state)
+    return RUN.settings
 
 
 #: tox prefixes every log line with the env name, so the core's line gets no label of its own
@@ -119,7 +75,7 @@ def _active(tox_env: ToxEnv) -> Config | None:
         RUN.warn_once("venv cache off: this tox/tox-uv changed internals venvcache relies on: " + "; ".join(problems)
                       + " (upgrade venvcache)")
         return None
-    settings = RUN.settings
+    settings = _settings()
     if settings is None:
         return None
     if settings.error:
@@ -159,11 +115,13 @@ def _restore(tox_env: ToxEnv, config: Config, state: EnvState, key: Key, origina
     """Put the cached env in place of the fresh one; True on a hit (then tox skips the install)."""
     env_dir = Path(tox_env.env_dir)
     current = internals.read_info(env_dir)  # this run's ToxEnv/Python sections, as tox just wrote them
+    fresh_prompt = read_prompt(env_dir)  # tox-uv's ``<this checkout>[<env>]``
     result = Cache.from_config(config).restore(key, env_dir, project_root=tox_env.core["tox_root"])
     if not result.hit:
         LOG.warning("%s", describe_restore(result, label=LABEL))
         return False
     internals.write_info(env_dir, internals.adopt_info(internals.read_info(env_dir), current, originals))
+    set_prompt(env_dir, fresh_prompt)
     for folder in (tox_env.conf["env_tmp_dir"], tox_env.conf["env_log_dir"]):
         Path(folder).mkdir(parents=True, exist_ok=True)
     state.restored = True
@@ -370,11 +328,6 @@ def on_package_env_install(tox_env: ToxEnv, arguments: Any, section: str, of_typ
 
 
 # -- tox-uv's uv-venv-lock-runner ------------------------------------------------------------------------------------
-def on_lock_created(tox_env: ToxEnv) -> None:
-    """The lock runner created its venv in this run (only then is there something to restore into)."""
-    RUN.state(tox_env).created = True
-
-
 def before_uv_sync(tox_env: ToxEnv, sync_cmd: Sequence[str], install_pkg: str | None) -> None:
     """Right before ``uv sync``: restore a fresh venv (``uv sync`` then only checks it and installs the project)."""
     state = RUN.state(tox_env)
