@@ -226,6 +226,14 @@ def resolve_dependency_groups(root: Path, groups: set[str]) -> list[str]:
     return sorted(str(req) for req in resolve(root, groups))
 
 
+def unmet_requires(requires: Iterable[Any]) -> list[str]:
+    """The ``[tox] requires`` entries the host does not meet, by tox's own check (``tox.provision._get_missing``):
+    non-empty means tox provisions ``.tox/.tox`` and runs the envs there."""
+    from tox.provision import _get_missing
+
+    return [str(requirement) for requirement, _ in _get_missing(list(requires))]
+
+
 def lock_runner_class() -> type[Any] | None:
     """tox-uv's ``uv-venv-lock-runner`` class, or None when tox-uv is not installed."""
     try:
@@ -368,6 +376,14 @@ def problems() -> tuple[str, ...]:
     found.extend(_config_problems())
     found.extend(_install_problems())
     found.extend(_package_problems())
+    try:
+        from packaging.requirements import Requirement
+
+        if unmet_requires([Requirement("tox>=1"), Requirement("surely-not-installed-venvcache-probe")]) != [
+                "surely-not-installed-venvcache-probe"]:
+            found.append("tox.provision._get_missing no longer reports missing requirements as before")
+    except Exception as exc:  # any failure is what this check reports
+        found.append(f"tox.provision._get_missing cannot be called: {exc!r}")
     runner = lock_runner_class()
     if runner is None:
         try:

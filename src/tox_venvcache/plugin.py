@@ -76,8 +76,16 @@ def tox_add_option(parser: ToxParser) -> None:
 @impl
 @_never_fails
 def tox_add_core_config(core_conf: ConfigSet, state: State) -> None:
-    """A new run: ``[virtualenv-cache]`` is read at the first env that needs the cache."""
+    """A new run: ``[virtualenv-cache]`` is read at the first env that needs the cache. When tox is about to provision
+    ``.tox/.tox`` for ``requires`` the host does not meet, say once that the provisioned tox caches nothing unless
+    venvcache is among those ``requires`` (the plugin cannot add itself: the index may not have this build)."""
     run_state.configure(state)
+    requires = core_conf["requires"]
+    unmet = internals.unmet_requires(requires)
+    if unmet and not any(getattr(req, "name", "").lower() == "venvcache" for req in requires):
+        logging.getLogger("tox_venvcache").warning(
+            "venv cache off in this run: tox provisions .tox/.tox for requires the host does not meet (%s), and that "
+            "tox has no venvcache; add venvcache to requires in [tox] to cache its envs", ", ".join(unmet))
 
 
 @impl

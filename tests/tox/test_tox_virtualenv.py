@@ -72,13 +72,15 @@ def test_failed_deps_install_stores_nothing(make_project: Callable[..., object])
 
 
 def test_recreate_never_restores(make_project: Callable[..., object]) -> None:
+    """``-r``: tox installs anew, and the fresh env replaces the entry (the user asked for a rebuilt env)."""
     project = make_project(TESTENV)
     project.tox("-e", "py312")
     project.fresh()
     again = project.tox("-r", "-e", "py312")
     assert again.result("py312") == "miss", again.out
     assert f"venv cache miss {again.key('py312')} (recreate)" in again.out
-    assert again.stored("py312") == "not stored (the cache has it already)", again.out
+    assert (again.stored("py312") or "").startswith("stored ("), again.out
+    assert "the cache has it already" not in again.out
     assert again.ran("py312", "install_deps")
     assert "tinytool 1.0" in again.out
     assert len(project.entries()) == 1
