@@ -183,7 +183,7 @@ def deps_key(tox_env: ToxEnv, arguments: Any, config: Config) -> KeyResult:
     environ: Mapping[str, str] = tox_env.environment_variables
     originals = [*environ.values(), *options, *requirements, *constraints, *group_requirements]
     return KeyResult(_build(tox_env, inputs, config), sorted(set(frozen), key=str.lower), originals,
-                     package_layer=bool(package) and package["type"] != internals.DEPS_ONLY, exact=exact)
+                     package_layer=package is not None and package["type"] != internals.DEPS_ONLY, exact=exact)
 
 
 def _pyproject(root: Path) -> dict[str, Any]:

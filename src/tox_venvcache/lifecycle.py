@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,8 @@ from venvcache_core import (
     Cache,
     Config,
     Key,
+    RequireHitError,
+    RestoreResult,
     VenvCacheError,
     canonical_json,
     describe_miss,
@@ -87,9 +90,14 @@ def _active(tox_env: ToxEnv) -> Config | None:
 
 
 def _guard(tox_env: ToxEnv, what: str, action: Callable[[], None]) -> None:
-    """Run one cache action; any failure becomes one warning line and the env goes on uncached."""
+    """Run one cache action; any failure becomes one warning line and the env goes on uncached (tox's own outcomes,
+    such as the ``Fail`` of a required hit that missed, pass through)."""
+    from tox.tox_env.errors import Fail, Recreate, Skip
+
     try:
         action()
+    except (Fail, Recreate, Skip):
+        raise
     except VenvCacheError as exc:
         LOG.warning("venv cache %s failed, installing as usual: %s", what, exc)
         RUN.state(tox_env).pending = False
@@ -119,6 +127,7 @@ def _restore(tox_env: ToxEnv, config: Config, state: EnvState, key: Key, origina
     result = Cache.from_config(config).restore(key, env_dir, project_root=tox_env.core["tox_root"])
     if not result.hit:
         LOG.warning("%s", describe_restore(result, label=LABEL))
+        _required(tox_env, result)
         return False
     internals.write_info(env_dir, internals.adopt_info(internals.read_info(env_dir), current, originals))
     set_prompt(env_dir, fresh_prompt)
@@ -139,12 +148,22 @@ def _begin(tox_env: ToxEnv, config: Config, state: EnvState, result: KeyResult, 
         if _restore(tox_env, config, state, key, result.originals):
             return
     else:
-        LOG.warning("%s", describe_miss(key, "refresh asked" if refresh else state.reason or "tox recreated the env",
-                                        label=LABEL))
+        why = "refresh asked" if refresh else state.reason or "tox recreated the env"
+        LOG.warning("%s", describe_miss(key, why, label=LABEL))
+        _required(tox_env, RestoreResult(False, key.digest, Path(tox_env.env_dir), detail=why))
         # a fresh install the user asked for (-r, refresh) or one after an unfit entry replaces what the cache holds
         state.replace = True
     state.pending = True
+    state.started = time.perf_counter()
     LOG.info("venv cache key %s: %s", key.short, canonical_json(key.document))
+
+
+def _required(tox_env: ToxEnv, result: RestoreResult) -> None:
+    """A miss where ``--venv-cache-require`` asks for a hit: stop the env (tox's ``Fail``) before any installer."""
+    if settings_mod.require(tox_env):
+        from tox.tox_env.errors import Fail
+
+        raise Fail(str(RequireHitError(result, label=tox_env.name)))
 
 
 def _second_setup(state: EnvState) -> bool:
@@ -197,6 +216,7 @@ def on_install(tox_env: ToxEnv, arguments: Any, section: str, of_type: str) -> N
         if state.pending:
             state.steps.add(of_type)
         return
+    store_package_envs(tox_env)  # the package is built: its packaging envs are set up
     if section == internals.SECTION_RUN_ENV and of_type == internals.PACKAGE_STEP and state.package_layer:
         on_package(tox_env, arguments)
         return
@@ -233,8 +253,19 @@ def on_package(tox_env: ToxEnv, packages: Any) -> None:
     store(tox_env)
 
 
+def store_package_envs(tox_env: ToxEnv) -> None:
+    """Store the packaging envs of a run env whose store is due: once the run env reaches its package step (or its
+    commands, or its teardown) they are set up, and tox tears the last one down without a hook."""
+    for package_env in getattr(tox_env, "package_envs", None) or ():
+        found = RUN.envs.get(package_env)
+        if found is not None and found.pending:
+            store(package_env)
+
+
 def store(tox_env: ToxEnv) -> None:
     """Store the env if a store is due and every install step it depends on succeeded."""
+    if not internals.is_packaging_env(tox_env):
+        store_package_envs(tox_env)
     state = RUN.state(tox_env)
     if not state.pending or state.key is None:
         return
@@ -252,14 +283,31 @@ def store(tox_env: ToxEnv) -> None:
         LOG.warning("%s", describe_not_stored(key, "the deps install did not succeed", label=LABEL))
         return
 
+    built = _build_seconds(tox_env, state)
+
     def act() -> None:
         with _entry_view(tox_env):
             result = Cache.from_config(config).store(key, env_dir, project_root=tox_env.core["tox_root"],
                                                      replace=state.replace, exclude=_session_folders(tox_env),
-                                                     metadata={"tox_env": tox_env.name})
+                                                     metadata={"tox_env": tox_env.name}, build_seconds=built)
+        state.build_seconds = built
         LOG.warning("%s", describe_store(result, label=LABEL))
 
     _guard(tox_env, "store", act)
+
+
+def _build_seconds(tox_env: ToxEnv, state: EnvState) -> float | None:
+    """How long the install the plugin watched took: from the miss to the store, less what the env's packaging envs
+    took in between (stored, and counted, on their own)."""
+    if state.started is None:
+        return None
+    spent = time.perf_counter() - state.started
+    for package_env in getattr(tox_env, "package_envs", None) or () if not internals.is_packaging_env(tox_env) else ():
+        found = RUN.envs.get(package_env)
+        if found is not None and found.build_seconds is not None and found.started is not None \
+                and found.started >= state.started:
+            spent -= found.build_seconds
+    return max(spent, 0.0)
 
 
 def _session_folders(tox_env: ToxEnv) -> list[str]:

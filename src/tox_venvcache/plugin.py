@@ -128,12 +128,13 @@ def _reused(tox_env: ToxEnv, section: str, of_type: str) -> bool:
             return False
         env_state.first_step_seen = True  # tox's second setup after its recreate must know it is one
         return True
-    return not (env_state.pending or env_state.restored)
+    return not (env_state.restored or _store_due(tox_env))
 
 
 def _store_due(tox_env: ToxEnv) -> bool:
-    found = run_state.RUN.envs.get(tox_env)
-    return found is not None and found.pending
+    """Whether the env, or a packaging env of this run env, waits for its store."""
+    envs = [tox_env, *(getattr(tox_env, "package_envs", None) or ())]
+    return any((found := run_state.RUN.envs.get(env)) is not None and found.pending for env in envs)
 
 
 @impl

@@ -40,6 +40,8 @@ class EnvState:
     package_layer: bool = False  # the entry holds the package's own deps: stored at the package step
     replace: bool = False  # refresh, or the restored entry did not fit: replace it
     warned_unpinned: bool = False
+    started: float | None = None  # perf_counter at the miss: the install the plugin watches starts
+    build_seconds: float | None = None  # what the store recorded as this env's build time
 
 
 class _Run:

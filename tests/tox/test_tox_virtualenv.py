@@ -85,3 +85,18 @@ def test_recreate_never_restores(make_project: Callable[..., object]) -> None:
     assert "tinytool 1.0" in again.out
     assert len(project.entries()) == 1
     assert os.path.isdir(project.root / ".tox" / "py312" / "bin")
+
+
+def test_require_hit_stops_a_miss_before_any_installer(make_project: Callable[..., object]) -> None:
+    """``TOX_VENV_CACHE_REQUIRE=1`` / ``--venv-cache-require``: a miss fails the env with the key, pip never runs;
+    once the cache has the entry, the same run is a hit."""
+    project = make_project(TESTENV)
+    missed = project.tox("-e", "py312", expect=None, extra_env={"TOX_VENV_CACHE_REQUIRE": "1"})
+    assert missed.code != 0, missed.out
+    assert f"venv cache hit required, but key {missed.key('py312')} missed (no entry)" in missed.out, missed.out
+    assert missed.installers() == set() and project.entries() == [], missed.out
+    project.fresh()
+    project.tox("-e", "py312")  # fills the cache
+    project.fresh()
+    required = project.tox("--venv-cache-require", "-e", "py312")
+    assert required.result("py312") == "hit" and "tinytool 1.0" in required.out, required.out
