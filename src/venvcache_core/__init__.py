@@ -18,7 +18,7 @@ from .inputs import (
     unpinned,
     walk_requirements,
 )
-from .key import Key, build_key, file_digest, hash_files, interpreter_identity, make_key, venv_python
+from .key import Key, build_key, file_digest, find_python, hash_files, interpreter_identity, make_key, venv_python
 from .report import (
     describe_miss,
     describe_not_stored,
@@ -47,6 +47,7 @@ __all__ = [
     "describe_restore",
     "describe_store",
     "file_digest",
+    "find_python",
     "hash_files",
     "human_bytes",
     "human_count",
