@@ -15,6 +15,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from helpers import PYENV_VERSION, have_python  # noqa: F401
 from wheels import make_wheel
 
+pytest_plugins = ["pytester"]  # the pytest plugin's tests run inner pytest sessions (tests/pytest_plugin)
+
 
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
