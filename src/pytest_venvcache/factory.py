@@ -29,7 +29,6 @@ from venvcache_core import (
     find_python,
     interpreter_identity,
     make_key,
-    unpinned,
 )
 
 from . import installers, keying
@@ -127,7 +126,8 @@ class VenvFactory:
             return self._make(requirements, python=python, installer=installer, path=path, env=env,
                               find_links=find_links, root=root, cwd=cwd)
         except VenvCacheError as exc:
-            _fail(f"venvcache: {exc}")
+            problem = str(exc)
+        _fail(f"venvcache: {problem}")  # outside the except block: the failure shows no chained traceback
 
     def _make(self, requirements: Sequence[str | os.PathLike[str]], *, python: str | os.PathLike[str] | None,
               installer: str | None, path: str | os.PathLike[str] | None, env: Mapping[str, str] | None,
@@ -142,14 +142,14 @@ class VenvFactory:
         links = [Path(workdir, link).absolute() for link in find_links]
         key_root = (Path(root).absolute() if root is not None
                     else keying.choose_root(request.paths, [*self._roots]))
-        key = keying.env_key(interpreter=identity, installer=tool, request=request, root=key_root, cwd=workdir,
+        key = keying.env_key(interpreter=identity, installer=tool, request=request, root=key_root,
                              environ=environ, find_links=links, salt=settings.config.salt)
         dest = Path(path).absolute() if path is not None else self._base_dir / f"venv-{key.short}"
         made = self._made.get((key.digest, str(dest)))
         if made is not None:
             return made
         _check_dest(dest)
-        loose = unpinned([a for a in request.args if not a.startswith("-") and not os.path.isabs(a)])
+        loose = request.walk.unpinned()
         if loose and settings.enabled:
             self._run.warn_once(key.digest, f"venvcache: {', '.join(loose)} unpinned: the cached env keeps the "
                                 "versions installed now; run with --venvcache-refresh to pick up new releases")

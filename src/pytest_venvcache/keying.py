@@ -18,11 +18,12 @@ from packaging.requirements import InvalidRequirement, Requirement
 from venvcache_core import (
     Key,
     Placeholders,
+    RequirementWalk,
     VenvCacheError,
     build_key,
     file_digest,
     installer_env,
-    requirement_files,
+    walk_requirements,
 )
 
 from .installers import Installer
@@ -47,6 +48,7 @@ class Request:
     """A parsed requirement list: ``args`` for the installer (local paths made absolute), and what they name."""
 
     args: list[str]
+    walk: RequirementWalk = field(default_factory=RequirementWalk)  # the -r/-c files read, nested ones too
     editable: list[Path] = field(default_factory=list)
     local: list[Path] = field(default_factory=list)  # non-editable local dirs and archives
     files: list[Path] = field(default_factory=list)  # top-level -r/-c files (the walker follows nested ones)
@@ -110,7 +112,12 @@ def parse(requirements: Sequence[str | os.PathLike[str]], cwd: Path) -> Request:
                 raise VenvCacheError(f"{item!r:.80} is not a valid requirement ({str(exc).splitlines()[0]})",
                                      fix="write it as pip does, e.g. 'name==1.0'") from None
             args.append(item)
-    return request
+    walk = walk_requirements(args, cwd=cwd)
+    for path in walk.files:
+        if not path.is_file():
+            raise VenvCacheError("requirements file does not exist", path=path,
+                                 fix="create it or fix the -r/-c path")
+    return Request(args, walk, request.editable, request.local, request.files)
 
 
 def _check_project(path: Path) -> None:
@@ -161,7 +168,7 @@ def _version() -> str:
 
 
 def env_key(*, interpreter: Mapping[str, Any], installer: Installer, request: Request, root: Path | None,
-            cwd: Path, environ: Mapping[str, str], find_links: Sequence[Path], salt: str) -> Key:
+            environ: Mapping[str, str], find_links: Sequence[Path], salt: str) -> Key:
     """The key of a requested env: interpreter, installer and its variables, requirements with file contents."""
     places = Placeholders({ROOT: root} if root is not None else {})
     local: dict[str, Any] = {}
@@ -173,7 +180,7 @@ def env_key(*, interpreter: Mapping[str, Any], installer: Installer, request: Re
     inputs = {
         "installer": {"name": installer.name, "version": installer.version},
         "requirements": places.apply(list(request.args)),
-        "files": requirement_files(request.args, cwd=cwd, root=root or cwd),
+        "files": request.walk.named(places),
         "local": local,
         "find_links": find_links_digests(find_links),
         "env": places.apply(installer_env(environ)),

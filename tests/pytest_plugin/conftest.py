@@ -28,7 +28,8 @@ def inner(pytester: pytest.Pytester, inner_env: dict[str, str], tmp_path: Path) 
 
 
 @pytest.fixture
-def own_wheelhouse(wheelhouse: Path, inner_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def own_wheelhouse(wheelhouse: Path, inner_env: dict[str, str], tmp_path: Path,
+                   monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the wheelhouse that this test may delete; the installers' find-links point at it."""
     folder = tmp_path / "wheels"
     shutil.copytree(wheelhouse, folder)
