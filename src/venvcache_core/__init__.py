@@ -1,13 +1,16 @@
 """venvcache core: a cache of whole virtual environments, independent of tox and nox.
 
-``Cache.restore(key, dest)`` and ``Cache.store(key, src)`` are the API the tox and nox adapters use.
+``Cache.restore(key, dest)`` and ``Cache.store(key, src)`` are the API the tox and nox adapters use; everything
+the adapters, the ``virtualenv-cache`` CLI and users may import is listed in ``__all__`` below (the submodules
+are internal and may change).
 """
 
 from __future__ import annotations
 
-from .cache import Cache, Entry, RestoreResult, StoreResult
-from .config import Config, load
+from .cache import Cache, Entry, MissReason, RestoreResult, StoreResult
+from .config import CONFIG_FILE, SECTION, Config, default_cache_root, from_mapping, load, project_id
 from .errors import NoSpaceError, VenvCacheError
+from .fsutil import stage_path
 from .inputs import (
     INSTALLER_ENV_VARS,
     Placeholders,
@@ -18,7 +21,19 @@ from .inputs import (
     unpinned,
     walk_requirements,
 )
-from .key import Key, build_key, file_digest, find_python, hash_files, interpreter_identity, make_key, venv_python
+from .key import (
+                  Key,
+                  build_key,
+                  canonical_json,
+                  file_digest,
+                  find_python,
+                  hash_files,
+                  interpreter_identity,
+                  make_key,
+                  tool_versions,
+                  venv_python,
+)
+from .linkmode import LINK_MODES, LinkMode, copy_tree
 from .report import (
     describe_miss,
     describe_not_stored,
@@ -30,11 +45,16 @@ from .report import (
 )
 
 __all__ = [
+    "CONFIG_FILE",
     "INSTALLER_ENV_VARS",
+    "LINK_MODES",
+    "SECTION",
     "Cache",
     "Config",
     "Entry",
     "Key",
+    "LinkMode",
+    "MissReason",
     "NoSpaceError",
     "Placeholders",
     "RequirementWalk",
@@ -42,12 +62,16 @@ __all__ = [
     "StoreResult",
     "VenvCacheError",
     "build_key",
+    "canonical_json",
+    "copy_tree",
+    "default_cache_root",
     "describe_miss",
     "describe_not_stored",
     "describe_restore",
     "describe_store",
     "file_digest",
     "find_python",
+    "from_mapping",
     "hash_files",
     "human_bytes",
     "human_count",
@@ -56,8 +80,11 @@ __all__ = [
     "interpreter_identity",
     "load",
     "make_key",
+    "project_id",
     "redact",
     "requirement_files",
+    "stage_path",
+    "tool_versions",
     "unpinned",
     "venv_python",
     "walk_requirements",
