@@ -18,7 +18,6 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from . import _nox_internals
 from .settings import configure, params
 
 __all__ = ["BACKENDS", "configure", "params", "register"]
@@ -28,35 +27,42 @@ BACKENDS: dict[str, str | None] = {"cached": None, "cached-uv": "uv", "cached-vi
                                    "cached-venv": "venv"}
 
 
-def _fallback_factory(inner: str | None) -> Callable[..., Any]:
-    """What ``cached`` means when this nox no longer matches: nox's own backend, uncached."""
-    import nox.virtualenv
-
-    def factory(*args: Any, venv_backend: str | None = None, **kwargs: Any) -> Any:
-        backend = inner or ("uv" if nox.virtualenv.HAS_UV else "virtualenv")
-        accepted = _nox_internals.virtualenv_kwargs()
-        return nox.virtualenv.VirtualEnv(*args, venv_backend=backend,
-                                         **{k: v for k, v in kwargs.items() if k in accepted})
-
-    return factory
+def _warn(message: str) -> None:
+    warnings.warn(f"nox_venvcache: {message}", RuntimeWarning, stacklevel=3)
 
 
 def register() -> None:
-    """Add the ``cached*`` backends to nox (idempotent). Done on import."""
-    registry = _nox_internals.all_venvs()
-    problems = _nox_internals.problems()
-    if problems:
-        warnings.warn(f"nox_venvcache does not know this nox ({_nox_internals.nox_version()}): "
-                      f"{'; '.join(problems)}. The 'cached' backends run uncached.", RuntimeWarning, stacklevel=2)
-        for name, inner in BACKENDS.items():
-            registry[name] = _fallback_factory(inner)
-        return
-    from . import hooks
-    from .backend import CachedVirtualEnv
+    """Add the ``cached*`` backends to nox (idempotent). Done on import, and never raises: with a nox it does not know,
+    it warns and registers nox's own backends under the ``cached*`` names (uncached), or nothing at all when even
+    nox's backend registry is not what it expects."""
+    try:
+        from . import _nox_internals as internals
 
-    hooks.install()
+        registry = internals.all_venvs()
+        problems = internals.problems()
+    except Exception as exc:  # an import in a noxfile must not fail, whatever nox looks like
+        _warn(f"this nox cannot be used ({type(exc).__name__}: {exc}); the 'cached' backends are not registered")
+        return
+    if problems:
+        _warn(f"does not know this nox ({internals.nox_version()}): {'; '.join(problems)}. "
+              "The 'cached' backends run uncached.")
+        for name, inner in BACKENDS.items():
+            registry[name] = internals.fallback_factory(inner)
+        return
+    try:
+        from . import hooks
+        from .backend import CachedVirtualEnv
+
+        hooks.install()
+    except Exception as exc:  # problems() missed something: still no exception in the noxfile
+        _warn(f"cannot hook into this nox ({type(exc).__name__}: {exc}); the 'cached' backends run uncached")
+        for name, inner in BACKENDS.items():
+            registry[name] = internals.fallback_factory(inner)
+        return
     for name, inner in BACKENDS.items():
-        registry[name] = functools.partial(CachedVirtualEnv, venv_backend=inner) if inner else CachedVirtualEnv
+        factory: Callable[..., Any] = functools.partial(CachedVirtualEnv, venv_backend=inner) if inner \
+            else CachedVirtualEnv
+        registry[name] = factory
 
 
 register()

@@ -2,7 +2,7 @@
 
 nox has no plugin hooks: a backend can be added to ``nox.virtualenv.ALL_VENVS`` (public since 2024.03), but knowing
 what a session installs, and whether it succeeded, needs a few private attributes. They are read and patched only
-here. :func:`problems` names each one that is missing or changed shape; ``tests/nox/test_internals.py`` fails with
+here. :func:`problems` names each one that is missing or changed shape; ``tests/nox/test_nox_internals.py`` fails with
 that list when nox changes, and at run time the backend falls back to plain nox behaviour (with one warning).
 
 Read in nox 2026.10.20 (``virtualenv.py``, ``sessions.py``).
@@ -15,6 +15,7 @@ import functools
 import inspect
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import nox.sessions
@@ -41,6 +42,28 @@ def all_venvs() -> dict[str, Callable[..., Any]]:
 def uv_state() -> tuple[bool, str, str]:
     """(nox found uv, the uv command nox runs, uv's version) — module attributes nox computes lazily."""
     return bool(nox.virtualenv.HAS_UV), str(nox.virtualenv.UV), str(nox.virtualenv.UV_VERSION)
+
+
+def has_uv() -> bool:
+    """``nox.virtualenv.HAS_UV``, False when this nox has no such attribute."""
+    try:
+        return bool(nox.virtualenv.HAS_UV)
+    except AttributeError:
+        return False
+
+
+def fallback_factory(inner: str | None) -> Callable[..., Any]:
+    """What ``cached`` means when this nox no longer matches: nox's own ``VirtualEnv``, uncached."""
+
+    def factory(*args: Any, venv_backend: str | None = None, **kwargs: Any) -> Any:
+        backend = inner or ("uv" if has_uv() else "virtualenv")
+        try:
+            accepted = virtualenv_kwargs()
+        except (TypeError, ValueError):
+            accepted = frozenset(VIRTUALENV_KWARGS)
+        return VirtualEnv(*args, venv_backend=backend, **{k: v for k, v in kwargs.items() if k in accepted})
+
+    return factory
 
 
 def virtualenv_kwargs() -> frozenset[str]:
@@ -144,7 +167,7 @@ def problems() -> list[str]:
     for name in ("HAS_UV", "UV", "UV_VERSION"):
         try:
             getattr(nox.virtualenv, name)
-        except AttributeError:
+        except Exception:  # AttributeError, or whatever nox's lazy module __getattr__ raises
             found.append(f"nox.virtualenv.{name} is gone")
     need(callable(getattr(VirtualEnv, "_clean_location", None)), "VirtualEnv._clean_location() is gone")
     need(isinstance(inspect.getattr_static(VirtualEnv, "_resolved_interpreter", None), property),
@@ -165,9 +188,15 @@ def problems() -> list[str]:
     params = inspect.signature(Session.install).parameters
     need("env" in params, "Session.install() no longer takes env=")
     need(callable(getattr(SessionRunner, "execute", None)), "SessionRunner.execute() is gone")
-    runner_init = inspect.getsource(SessionRunner.__init__)
-    for attr in ("self.venv", "self.result"):
-        need(attr in runner_init, f"SessionRunner no longer sets {attr}")
+    try:  # a runner as nox makes one: it must start with no env and no result
+        runner = SessionRunner("probe", ["probe(x=1)"], lambda session: None, SimpleNamespace(posargs=[]), None)
+    except Exception as exc:  # any failure here is exactly what the pin reports
+        found.append(f"SessionRunner cannot be constructed as before: {exc!r}")
+    else:
+        for attr in ("venv", "result"):
+            need(hasattr(runner, attr) and getattr(runner, attr) is None, f"SessionRunner no longer sets self.{attr}")
+        need(getattr(runner, "friendly_name", None) == "probe(x=1)",
+             "SessionRunner.friendly_name is no longer the first signature")
     need(isinstance(inspect.getattr_static(SessionRunner, "friendly_name", None), property),
          "SessionRunner.friendly_name is no longer a property")
     need(hasattr(nox.sessions, "Status") and hasattr(nox.sessions.Status, "SUCCESS"), "nox.sessions.Status changed")

@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import json
 import os
 import re
 import shutil
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,13 +33,26 @@ from typing import Any
 
 from nox.logger import logger
 
-from venvcache_core import Cache, Key, VenvCacheError, copy_tree, hash_files, interpreter_identity, stage_path
+from venvcache_core import (
+    Cache,
+    Key,
+    VenvCacheError,
+    copy_tree,
+    describe_miss,
+    describe_not_stored,
+    describe_restore,
+    describe_store,
+    hash_files,
+    interpreter_identity,
+    stage_path,
+)
 
 from . import _nox_internals as internals
 from . import dists, keying, settings
 from .steps import StepDescriber
 
-MARKER = ".venvcache-nox.json"
+#: the key of the install sequence in the entry's metadata (``Cache.store(metadata=...)``, ``Entry.metadata``)
+MARKER = "nox_install_sequence"
 MARKER_SCHEMA = 1
 _INSTALLER_COMMAND = re.compile(r"\bpip\d*(\.\d+)?\b.*\b(install|uninstall|sync)\b|\buv\b.*\b(sync|add|remove)\b"
                                 r"|\b(poetry|pdm)\b.*\b(install|sync|add|remove)\b")
@@ -69,35 +80,27 @@ class Step:
     env: dict[str, str | None] = field(default_factory=dict)
 
 
-def _mb(size: int) -> str:
-    return f"{size / 1e6:.1f} MB" if size >= 10**6 else f"{size / 1e3:.0f} kB"
-
-
 def _ordinal_call(index: int) -> str:
     return f"install call {index + 1}"
 
 
-def write_marker(env: Path, session: str, steps: Sequence[Step]) -> None:
-    """Record the install sequence inside the env, so that whoever restores it can check their calls against it."""
-    data = {"schema": MARKER_SCHEMA, "session": session,
+def marker(session: str, steps: Sequence[Step]) -> dict[str, Any]:
+    """The install sequence of an env, kept as the entry's metadata so whoever restores it can check their calls."""
+    return {"schema": MARKER_SCHEMA, "session": session,
             "steps": [{"doc": step.doc, "volatile": step.volatile} for step in steps]}
-    tmp = env / f"{MARKER}.tmp"
-    tmp.write_text(json.dumps(data, sort_keys=True, indent=1), encoding="utf-8")
-    os.replace(tmp, env / MARKER)
 
 
-def read_marker(env: Path) -> list[Step]:
-    """The install sequence a restored env was built with (``ValueError`` when missing or malformed)."""
-    try:
-        data = json.loads((env / MARKER).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ValueError(f"no {MARKER} in the entry ({exc.strerror})") from None
+def read_marker(metadata: Mapping[str, Any]) -> list[Step]:
+    """The install sequence a restored entry was built with (``ValueError`` when missing or malformed)."""
+    data = metadata.get(MARKER)
+    if data is None:
+        raise ValueError(f"the entry's metadata has no {MARKER!r} record")
     if not isinstance(data, dict) or data.get("schema") != MARKER_SCHEMA or not isinstance(data.get("steps"), list):
-        raise ValueError(f"{MARKER} has an unknown format")
+        raise ValueError(f"the entry's {MARKER!r} record has an unknown format")
     steps = []
     for item in data["steps"]:
         if not isinstance(item, dict) or not isinstance(item.get("doc"), dict):
-            raise ValueError(f"{MARKER} has an unknown format")
+            raise ValueError(f"the entry's {MARKER!r} record has an unknown format")
         steps.append(Step(doc=item["doc"], volatile=[str(v) for v in item.get("volatile", [])]))
     return steps
 
@@ -241,8 +244,8 @@ class CachedVirtualEnv(internals.VirtualEnv):
                 return
             if not succeeded:
                 if self._phase in (Phase.BUILD, Phase.BUILT) and self._key is not None:
-                    logger.info(f"venvcache: miss {self._key.short} for {self._session}, not stored: "
-                                "the session failed")
+                    logger.info(describe_miss(self._key, self._why or "no entry", label=self._session))
+                    logger.info(describe_not_stored(self._key, "the session failed", label=self._session))
                 return
             if self._phase in (Phase.PENDING, Phase.VERIFY, Phase.BUILD):
                 self._end_install_phase()
@@ -321,7 +324,8 @@ class CachedVirtualEnv(internals.VirtualEnv):
             self._why = result.detail
             return False
         try:
-            self._expected = read_marker(Path(self.location))
+            entry = self._cache.get(self._key.digest)  # the entry just restored (None if evicted since)
+            self._expected = read_marker(entry.metadata if entry is not None else {})
             for step in self._expected:
                 for dist_info in step.volatile:
                     dists.remove(Path(self.location), dist_info)
@@ -331,8 +335,7 @@ class CachedVirtualEnv(internals.VirtualEnv):
             self._why = "unusable entry"
             return False
         self._phase = Phase.VERIFY
-        logger.info(f"venvcache: hit {self._key.short} for {self._session}: {_mb(result.bytes)} restored "
-                    f"in {result.seconds:.2f} s")
+        logger.info(describe_restore(result, label=self._session))
         return True
 
     def _real_create(self) -> bool:
@@ -343,20 +346,16 @@ class CachedVirtualEnv(internals.VirtualEnv):
 
     def _store(self) -> None:
         assert self._cache is not None and self._key is not None
-        started = time.perf_counter()
         location = Path(self.location)
-        with self._snapshot_in_place(), self._user_files_aside(("tmp",)):
-            write_marker(location, self._session, self._seen)
-            result = self._cache.store(self._key, location, project_root=self._root, replace=self._replace)
-        why = f" ({self._why})" if self._why else ""
-        unpinned = sorted({name for step in self._seen for name in step.unpinned})
-        if result.stored:
-            note = (f"; unpinned, so frozen by the cache: {', '.join(unpinned)} (see max_age, "
-                    f"{settings.ENV_REFRESH}=1)" if unpinned else "")
-            logger.info(f"venvcache: miss {self._key.short} for {self._session}{why}; stored {_mb(result.bytes)} "
-                        f"in {time.perf_counter() - started:.2f} s{note}")
-        else:
-            logger.info(f"venvcache: miss {self._key.short} for {self._session}{why}; another run stored it first")
+        logger.info(describe_miss(self._key, self._why or "no entry", label=self._session))
+        with self._snapshot_in_place():
+            result = self._cache.store(self._key, location, project_root=self._root, replace=self._replace,
+                                       exclude=("tmp",), metadata={MARKER: marker(self._session, self._seen)})
+        logger.info(describe_store(result, label=self._session))
+        unpinned = sorted({name for step in self._seen for name in step.unpinned}, key=str.lower)
+        if result.stored and unpinned:
+            logger.warning(f"venv cache freezes unpinned requirements ({', '.join(unpinned)}) at the versions "
+                           f"installed now; set max_age or run with {settings.ENV_REFRESH}=1 to pick up new releases")
 
     def _give_up(self, exc: Exception) -> None:
         """A cache error: say so once, make sure a real env exists, and leave the session to plain nox."""
@@ -379,8 +378,6 @@ class CachedVirtualEnv(internals.VirtualEnv):
             shutil.rmtree(snap)
         mode = self._settings.config.link_mode
         copy_tree(location, snap, "copy" if mode == "hardlink" else mode)  # the live env keeps changing
-        if (snap / "tmp").is_dir():
-            shutil.rmtree(snap / "tmp")
         self._snapshot_path = snap
 
     @contextlib.contextmanager
@@ -428,12 +425,6 @@ class CachedVirtualEnv(internals.VirtualEnv):
                     if not os.path.lexists(location / child.name):
                         os.rename(child, location / child.name)
                 shutil.rmtree(keep, ignore_errors=True)
-
-    @contextlib.contextmanager
-    def _user_files_aside(self, names: Sequence[str]) -> Iterator[None]:
-        """Keep ``names`` out of the env while it is stored (they are the session's, not the env's)."""
-        with self._user_files_kept(names):
-            yield
 
     @contextlib.contextmanager
     def _env_as(self, env: dict[str, str | None]) -> Iterator[None]:

@@ -19,10 +19,11 @@ Per env: ``virtualenv_cache = false``. Per run: ``--no-venv-cache`` (or ``TOX_NO
 
 What is cached is what ``deps`` (and ``dependency_groups``) install; the package under test and its own
 dependencies are installed by tox on every setup, as without the plugin. So list the test tools in ``deps``
-rather than in an extra. One line per env says what happened::
+rather than in an extra. The core's report line says what happened (``venvcache_core.report``)::
 
-    py312: venv cache hit 3f2a9c1e (311 MB, 19 044 files) in 0.71 s
-    py312: venv cache miss 3f2a9c1e, stored in 0.80 s (311 MB, 19 044 files)
+    py312: venv cache hit 3f2a9c1e (19,044 files, 311 MB, copy) in 0.71 s
+    py312: venv cache miss 3f2a9c1e (no entry)
+    py312: venv cache stored 3f2a9c1e (19,044 files, 311 MB) in 0.80 s
 
 ``-v`` adds the key document (what went into the key) on a miss. A broken setting or a cache failure is one
 warning line, and tox installs as usual.

@@ -6,7 +6,7 @@ an env's deps are installed. That is ``<env_dir>/.tox-info.json``: sections name
 itself, so covering it means subclassing it and overriding a private method.
 
 When upstream changes one of these, :func:`problems` says which, the plugin turns itself off with one warning (the
-tox run goes on uncached), and ``tests/tox/test_internals.py`` fails with the same message.
+tox run goes on uncached), and ``tests/tox/test_tox_internals.py`` fails with the same message.
 """
 
 from __future__ import annotations
@@ -15,10 +15,16 @@ import inspect
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from venvcache_core import redact
+
+if TYPE_CHECKING:
+    from tox.session.state import State
 
 #: the file tox keeps at the root of every env (``tox.tox_env.info.Info``)
 INFO_FILE = ".tox-info.json"
@@ -30,25 +36,8 @@ SECTION_RUN = "PythonRun"
 DEPS_STEP = "deps"
 ENV_STEPS = frozenset({"deps", "dependency-groups"})
 
-#: environment variables tox's ``Pip._install_env_vars`` records with the deps (copied: it is a local in a private
-#: method); the internals test checks that this is still a superset of tox's list
-PIP_RESOLUTION_VARS = frozenset({
-    "PIP_CONSTRAINT", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_NO_INDEX", "PIP_PRE",
-    "PIP_REQUIRE_HASHES", "PIP_TRUSTED_HOST",
-    # not recorded by tox, but they change what pip installs
-    "PIP_ONLY_BINARY", "PIP_NO_BINARY", "PIP_PREFER_BINARY", "PIP_NO_BUILD_ISOLATION", "PIP_UPGRADE_STRATEGY",
-    "PIP_CONSTRAINTS",
-})
-#: the same for tox-uv (``tox_uv._installer._UV_RESOLUTION_ENV_VARS``), plus the lock runner's switches
-UV_RESOLUTION_VARS = frozenset({
-    "UV_CONSTRAINT", "UV_DEFAULT_INDEX", "UV_EXCLUDE", "UV_EXCLUDE_NEWER", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS",
-    "UV_FORK_STRATEGY", "UV_INDEX", "UV_INDEX_STRATEGY", "UV_INDEX_URL", "UV_KEYRING_PROVIDER", "UV_NO_INDEX",
-    "UV_NO_SOURCES", "UV_OFFLINE", "UV_OVERRIDE", "UV_PRERELEASE", "UV_REQUIRE_HASHES", "UV_RESOLUTION",
-    "UV_TORCH_BACKEND",
-    # not recorded by tox-uv, but they change what uv installs or syncs
-    "UV_FROZEN", "UV_LOCKED", "UV_NO_BINARY", "UV_NO_BUILD", "UV_NO_BUILD_ISOLATION", "UV_COMPILE_BYTECODE",
-    "UV_LINK_MODE", "UV_NO_EDITABLE", "UV_NO_DEFAULT_GROUPS",
-})
+#: tox-uv's module constant listing the UV_* variables it records with the deps
+UV_RECORDED_VARS = ("tox_uv._installer", "_UV_RESOLUTION_ENV_VARS")
 
 #: tox-uv's lock runner: where it lives and the private methods the wrapper overrides (name -> parameters)
 LOCK_RUNNER_MODULE = "tox_uv._run_lock"
@@ -93,26 +82,43 @@ def steps_recorded(info: dict[str, Any], steps: Iterable[str]) -> bool:
     return isinstance(run, dict) and all(step in run for step in steps)
 
 
+def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, list):
+        return [_map_strings(item, change) for item in value]
+    if isinstance(value, dict):
+        return {key: _map_strings(item, change) for key, item in value.items()}
+    return value
+
+
 def entry_info(info: dict[str, Any]) -> dict[str, Any]:
-    """The part of ``.tox-info.json`` an entry keeps: the env and its deps, never the package under test."""
+    """The part of ``.tox-info.json`` an entry keeps: the env and its deps, never the package under test. tox records
+    installer variables and index options in clear (``PIP_INDEX_URL`` with its token): the entry keeps them redacted
+    by the core (:func:`adopt_info` puts this run's values back)."""
     kept: dict[str, Any] = {name: info[name] for name in (SECTION_TOX_ENV, SECTION_PYTHON) if name in info}
     run = info.get(SECTION_RUN)
     if isinstance(run, dict):
-        steps = {step: value for step, value in run.items() if step in ENV_STEPS}
+        steps = {step: _map_strings(value, redact) for step, value in run.items() if step in ENV_STEPS}
         if steps:
             kept[SECTION_RUN] = steps
     return kept
 
 
-def adopt_info(restored: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+def adopt_info(restored: dict[str, Any], current: dict[str, Any], originals: Iterable[str] = ()) -> dict[str, Any]:
     """The info file of a restored env: this run's ``ToxEnv``/``Python`` (env name, runner, interpreter as tox just
-    computed them) with the entry's deps sections, so tox's next comparison finds the deps installed."""
+    computed them) with the entry's deps sections, so tox's next comparison finds the deps installed. A redacted
+    string of the entry becomes the one of ``originals`` (this run's variables and deps options) it was redacted from
+    (the key holds the redacted forms, so they agree)."""
     merged = entry_info(restored)
     for name in (SECTION_TOX_ENV, SECTION_PYTHON):
         if name in current:
             merged[name] = current[name]
         else:
             merged.pop(name, None)
+    clear = {redact(text): text for text in originals if redact(text) != text}
+    if clear and SECTION_RUN in merged:
+        merged[SECTION_RUN] = _map_strings(merged[SECTION_RUN], lambda text: clear.get(text, text))
     return merged
 
 
@@ -133,9 +139,107 @@ def lock_runner_class() -> type | None:
     return getattr(module, LOCK_RUNNER_CLASS, None)
 
 
-def section_loaders(conf_set: Any) -> list[Any]:
-    """The loaders of a tox config set (``ConfigSet.loaders``; each has ``found_keys()`` and ``load_raw()``)."""
-    return list(conf_set.loaders)
+def wrap_lock_runner(base: type[Any], *, created: Callable[[Any], None],
+                     before_sync: Callable[[Any, list[str], str | None], None],
+                     after_sync: Callable[[Any], None]) -> type[Any]:
+    """A subclass of tox-uv's lock runner (or of whatever is registered under its id) that calls back around its
+    private steps: ``created(env)`` after ``create_python_env``, ``before_sync(env, cmd, install_pkg)`` once the
+    ``uv sync`` command is built, ``after_sync(env)`` after ``_setup_env``. It keeps the class name (tox records it
+    in ``.tox-info.json``) and the id."""
+
+    class CachedLockRunner(base):  # type: ignore[misc, valid-type]
+        """``uv-venv-lock-runner`` with venvcache: restore before ``uv sync``, store after it."""
+
+        def create_python_env(self) -> None:
+            super().create_python_env()
+            created(self)
+
+        def _build_uv_sync_cmd(self, install_pkg: str | None) -> list[str]:
+            cmd: list[str] = super()._build_uv_sync_cmd(install_pkg)
+            before_sync(self, cmd, install_pkg)
+            return cmd
+
+        def _setup_env(self) -> None:
+            super()._setup_env()
+            after_sync(self)
+
+    CachedLockRunner.__name__ = base.__name__
+    CachedLockRunner.__qualname__ = base.__qualname__
+    CachedLockRunner.__module__ = __name__
+    CachedLockRunner.venvcache_wrapped = True  # type: ignore[attr-defined]
+    return CachedLockRunner
+
+
+def read_section(state: State, name: str) -> dict[str, Any]:
+    """The raw keys of the core section ``[name]`` as tox sees them (``state.conf.get_section_config``): tox.ini
+    strings after tox's substitutions (``IniLoader``, read as ``str``), TOML values as typed (``Loader.load_raw``)."""
+    from tox.config.loader.ini import IniLoader
+    from tox.config.loader.section import Section
+    from tox.config.sets import ConfigSet
+
+    class RawSection(ConfigSet):
+        """A section whose keys are declared on the fly (the caller validates the values)."""
+
+        def register_config(self) -> None:
+            """Nothing up front: the keys found in the file are read as they are."""
+
+    conf_set = state.conf.get_section_config(Section(None, name), base=[], of_type=RawSection, for_env=None)
+    raw: dict[str, Any] = {}
+    for loader in conf_set.loaders:
+        for key in sorted(loader.found_keys()):
+            if key in raw:
+                continue
+            if isinstance(loader, IniLoader):
+                conf_set.add_config(keys=[key], of_type=str, default="", desc=f"{name} {key}")
+                raw[key] = IniText(conf_set[key])
+            else:  # TOML: values are typed already
+                raw[key] = loader.load_raw(key, state.conf, None)
+    return raw
+
+
+class IniText(str):
+    """A value read from tox.ini (a string to convert), as opposed to a TOML string."""
+
+    __slots__ = ()
+
+
+def is_python_deps(value: object) -> bool:
+    """Whether ``tox_on_install``'s ``arguments`` is tox's ``PythonDeps`` (else tox-uv passes a plain list)."""
+    from tox.tox_env.python.pip.req_file import PythonDeps
+
+    return isinstance(value, PythonDeps)
+
+
+def unroll_deps(deps: Any) -> tuple[list[str], list[str]]:
+    """(options, requirement lines) of a ``PythonDeps``/``PythonConstraints``, nested ``-r``/``-c`` files expanded
+    (``unroll()``; constraint lines come back as ``-c name==1``)."""
+    options, requirements = deps.unroll()
+    return [str(option) for option in options], [str(line) for line in requirements]
+
+
+def command_args(command: Any) -> list[str]:
+    """The argument list of a tox ``Command`` (``install_command``, ``extra_setup_commands``; ``Command.args``)."""
+    args = getattr(command, "args", None) if command is not None else None
+    return [str(arg) for arg in args or []]
+
+
+def recorded_pip_vars(environment: Mapping[str, str]) -> set[str]:
+    """The names tox's ``Pip._install_env_vars`` picks out of ``environment`` to record with the deps."""
+    from tox.tox_env.python.pip.pip_install import Pip
+
+    probe = Pip.__new__(Pip)
+    probe._env = SimpleNamespace(environment_variables=dict(environment))  # type: ignore[assignment]
+    return set(Pip._install_env_vars(probe))
+
+
+def recorded_uv_vars() -> set[str] | None:
+    """The UV_* names tox-uv records with the deps (None when tox-uv is not installed)."""
+    module_name, attr = UV_RECORDED_VARS
+    try:
+        module = __import__(module_name, fromlist=[attr])
+    except ImportError:
+        return None
+    return {str(name) for name in getattr(module, attr)}
 
 
 @lru_cache(maxsize=1)
@@ -165,14 +269,8 @@ def problems() -> tuple[str, ...]:
     else:
         if list(inspect.signature(resolve).parameters)[:2] != ["root", "groups"]:
             found.append("tox.tox_env.python.dependency_groups.resolve(root, groups) changed its signature")
-    from tox.config.loader.api import Loader
-    from tox.config.sets import ConfigSet
-
-    for name in ("found_keys", "load_raw"):
-        if not hasattr(Loader, name):
-            found.append(f"tox.config.loader.api.Loader.{name} is gone")
-    if "loaders" not in inspect.getsource(ConfigSet.__init__):
-        found.append("tox.config.sets.ConfigSet has no 'loaders' list any more")
+    found.extend(_config_problems())
+    found.extend(_install_problems())
     runner = lock_runner_class()
     if runner is None:
         try:
@@ -192,3 +290,77 @@ def problems() -> tuple[str, ...]:
                 found.append(f"tox-uv's {LOCK_RUNNER_CLASS}.{method} now takes "
                              f"{list(inspect.signature(func).parameters)}, expected {params}")
     return tuple(found)
+
+
+def _params(func: Any) -> list[str]:
+    return list(inspect.signature(func).parameters)
+
+
+def _config_problems() -> list[str]:
+    """``read_section``'s private parts: ``Config.get_section_config``, ``ConfigSet.loaders``, ``IniLoader``,
+    ``Loader.found_keys``/``load_raw``."""
+    found: list[str] = []
+    try:
+        from tox.config.loader.api import Loader
+        from tox.config.loader.ini import IniLoader
+        from tox.config.loader.section import Section
+        from tox.config.main import Config
+        from tox.config.sets import ConfigSet
+    except ImportError as exc:
+        return [f"tox's config classes moved: {exc}"]
+    if _params(Config.get_section_config)[:5] != ["self", "section", "base", "of_type", "for_env"]:
+        found.append("tox.config.main.Config.get_section_config(section, base, of_type, for_env) changed")
+    if not issubclass(IniLoader, Loader):
+        found.append("tox.config.loader.ini.IniLoader is no longer a Loader")
+    for name, params in (("found_keys", ["self"]), ("load_raw", ["self", "key", "conf", "env_name"])):
+        if not callable(getattr(Loader, name, None)) or _params(getattr(Loader, name)) != params:
+            found.append(f"tox.config.loader.api.Loader.{name}({', '.join(params[1:])}) changed")
+
+    class Probe(ConfigSet):
+        def register_config(self) -> None:
+            """No keys."""
+
+    try:
+        loaders = Probe(None, Section(None, "probe"), None).loaders  # type: ignore[arg-type]
+    except Exception as exc:  # any failure is what this check reports
+        found.append(f"tox.config.sets.ConfigSet cannot be made as before: {exc!r}")
+    else:
+        if not isinstance(loaders, list):
+            found.append("tox.config.sets.ConfigSet has no 'loaders' list any more")
+    return found
+
+
+def _install_problems() -> list[str]:
+    """``PythonDeps.unroll``, ``Command.args`` and ``Pip._install_env_vars``, probed on real objects."""
+    found: list[str] = []
+    try:
+        from tox.config.types import Command
+        from tox.tox_env.python.pip.req_file import PythonDeps
+    except ImportError as exc:
+        return [f"tox's PythonDeps or Command moved: {exc}"]
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "nested.txt").write_text("b==2\n", encoding="utf-8")
+        try:
+            unrolled = unroll_deps(PythonDeps("a==1\n-r nested.txt\n", root=Path(tmp)))
+        except Exception as exc:  # any failure is what this check reports
+            found.append(f"tox's PythonDeps(raw, root).unroll() failed: {exc!r}")
+        else:
+            if unrolled != ([], ["a==1", "b==2"]):
+                found.append(f"tox's PythonDeps.unroll() no longer expands nested files: {unrolled!r}")
+    if command_args(Command(["pip", "install", "{opts}"])) != ["pip", "install", "{opts}"]:
+        found.append("tox.config.types.Command has no args list any more")
+    try:
+        recorded = recorded_pip_vars({"PIP_INDEX_URL": "x", "HOME": "/"})
+    except Exception as exc:  # any failure is what this check reports
+        found.append(f"tox's Pip._install_env_vars cannot be probed: {exc!r}")
+    else:
+        if recorded != {"PIP_INDEX_URL"}:
+            found.append(f"tox's Pip._install_env_vars now records {sorted(recorded)} of PIP_INDEX_URL and HOME")
+    try:
+        uv_vars = recorded_uv_vars()
+    except Exception as exc:  # any failure is what this check reports
+        found.append(f"tox-uv's {'.'.join(UV_RECORDED_VARS)} cannot be read: {exc!r}")
+    else:
+        if uv_vars is not None and not all(name.startswith("UV_") for name in uv_vars):
+            found.append(f"tox-uv's {'.'.join(UV_RECORDED_VARS)} is no longer a set of UV_* names")
+    return found

@@ -57,18 +57,6 @@ def add_env_config(env_conf: EnvConfigSet) -> None:
                         desc="restore this env's deps from venvcache and store them after a fresh install")
 
 
-def _section_set_type() -> type:
-    from tox.config.sets import ConfigSet
-
-    class VenvCacheSection(ConfigSet):
-        """The ``[virtualenv-cache]`` section: keys are declared on the fly, validation is the core's."""
-
-        def register_config(self) -> None:
-            """Nothing up front: the keys found in the file are read as they are."""
-
-    return VenvCacheSection
-
-
 _LIST_KEYS = frozenset({"key_files", "requirements_lock_paths"})
 _BOOL_KEYS = frozenset({"enabled", "shared"})
 _TRUE, _FALSE_WORDS = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
@@ -88,23 +76,10 @@ def _from_ini(key: str, value: str) -> Any:
 
 
 def read_section(state: State) -> dict[str, Any]:
-    """The raw ``[virtualenv-cache]`` section as tox sees it (tox.ini strings go through tox's substitutions)."""
-    from tox.config.loader.ini import IniLoader
-    from tox.config.loader.section import Section
-
-    conf_set = state.conf.get_section_config(Section(None, SECTION), base=[], of_type=_section_set_type(),
-                                             for_env=None)
-    raw: dict[str, Any] = {}
-    for loader in _tox_internals.section_loaders(conf_set):
-        for key in sorted(loader.found_keys()):
-            if key in raw:
-                continue
-            if isinstance(loader, IniLoader):
-                conf_set.add_config(keys=[key], of_type=str, default="", desc=f"venvcache {key}")
-                raw[key] = _from_ini(key, conf_set[key])
-            else:  # TOML: values are typed already
-                raw[key] = loader.load_raw(key, state.conf, None)
-    return raw
+    """The raw ``[virtualenv-cache]`` section as tox sees it (tox.ini strings go through tox's substitutions, then
+    get the TOML type the core expects)."""
+    return {key: _from_ini(key, value) if isinstance(value, _tox_internals.IniText) else value
+            for key, value in _tox_internals.read_section(state, SECTION).items()}
 
 
 def load(state: State) -> Settings:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -26,7 +25,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from venvcache_core import Cache, Key, MissReason, VenvCacheError, canonical_json, stage_path
+from venvcache_core import (
+    Cache,
+    Config,
+    Key,
+    VenvCacheError,
+    canonical_json,
+    describe_miss,
+    describe_not_stored,
+    describe_restore,
+    describe_store,
+)
 
 from . import _tox_internals as internals
 from . import config as settings_mod
@@ -35,8 +44,6 @@ from .key import KeyResult, deps_key, lock_key
 if TYPE_CHECKING:
     from tox.session.state import State
     from tox.tox_env.api import ToxEnv
-
-    from venvcache_core import Config
 
 LOG = logging.getLogger("tox_venvcache")
 
@@ -49,7 +56,7 @@ class EnvState:
     restored: bool = False
     created: bool = False  # lock runner: tox created the venv in this run
     key: Key | None = None
-    reason: str = ""  # why the restore missed, when it is worth saying
+    reason: str = ""  # why no restore is tried although the env is fresh (``recreate``)
     steps: set[str] = field(default_factory=set)  # install steps that must have succeeded before a store
     pending: bool = False  # a store is due once the env's install steps are over
     replace: bool = False  # refresh, or the restored entry did not fit: replace it
@@ -89,20 +96,8 @@ def configure(state: State) -> None:
     RUN.warned.clear()
 
 
-# -- formatting -----------------------------------------------------------------------------------------------------
-def human_bytes(count: int) -> str:
-    """``311 MB``, ``4.2 MB``, ``18 kB``: decimal units, like ``du --si``."""
-    value = float(count)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if value >= 10 or unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.0f} TB"  # pragma: no cover - unreachable
-
-
-def human_count(count: int) -> str:
-    """``19 044``: thousands separated by a space, as in the issue's log line."""
-    return f"{count:,}".replace(",", " ")
+#: tox prefixes every log line with the env name, so the core's line gets no label of its own
+LABEL = ""
 
 
 # -- when the cache applies -----------------------------------------------------------------------------------------
@@ -149,20 +144,19 @@ def _warn_unpinned(config: Config, state: EnvState, result: KeyResult) -> None:
 
 
 # -- restore --------------------------------------------------------------------------------------------------------
-def _restore(tox_env: ToxEnv, config: Config, state: EnvState, key: Key) -> bool:
+def _restore(tox_env: ToxEnv, config: Config, state: EnvState, key: Key, originals: Sequence[str]) -> bool:
     """Put the cached env in place of the fresh one; True on a hit (then tox skips the install)."""
     env_dir = Path(tox_env.env_dir)
     current = internals.read_info(env_dir)  # this run's ToxEnv/Python sections, as tox just wrote them
     result = Cache.from_config(config).restore(key, env_dir, project_root=tox_env.core["tox_root"])
     if not result.hit:
-        state.reason = "" if result.reason is MissReason.NO_ENTRY else result.detail
+        LOG.warning("%s", describe_restore(result, label=LABEL))
         return False
-    internals.write_info(env_dir, internals.adopt_info(internals.read_info(env_dir), current))
+    internals.write_info(env_dir, internals.adopt_info(internals.read_info(env_dir), current, originals))
     for folder in (tox_env.conf["env_tmp_dir"], tox_env.conf["env_log_dir"]):
         Path(folder).mkdir(parents=True, exist_ok=True)
     state.restored = True
-    LOG.warning("venv cache hit %s (%s, %s files) in %.2f s", key.short, human_bytes(result.bytes),
-                human_count(result.files), result.seconds)
+    LOG.warning("%s", describe_restore(result, label=LABEL))
     return True
 
 
@@ -171,8 +165,12 @@ def _begin(tox_env: ToxEnv, config: Config, state: EnvState, result: KeyResult, 
     key = result.key
     state.key = key
     refresh = settings_mod.refresh(tox_env)
-    if may_restore and not refresh and _restore(tox_env, config, state, key):
-        return
+    if may_restore and not refresh:
+        if _restore(tox_env, config, state, key, result.originals):
+            return
+    else:
+        LOG.warning("%s", describe_miss(key, "refresh asked" if refresh else state.reason or "tox recreated the env",
+                                        label=LABEL))
     state.pending = True
     state.replace = state.replace or refresh
     LOG.info("venv cache key %s: %s", key.short, canonical_json(key.document))
@@ -228,51 +226,41 @@ def store(tox_env: ToxEnv) -> None:
     if config is None:
         return
     env_dir = Path(tox_env.env_dir)
-    reason = f" ({state.reason})" if state.reason else ""
     if state.steps and not internals.steps_recorded(internals.read_info(env_dir), state.steps):
-        LOG.warning("venv cache miss %s%s, not stored: the deps install did not succeed", key.short, reason)
+        LOG.warning("%s", describe_not_stored(key, "the deps install did not succeed", label=LABEL))
         return
 
     def act() -> None:
         with _entry_view(tox_env):
             result = Cache.from_config(config).store(key, env_dir, project_root=tox_env.core["tox_root"],
-                                                     replace=state.replace, metadata={"tox_env": tox_env.name})
-        word = "refresh" if state.replace else "miss"
-        if result.stored:
-            LOG.warning("venv cache %s %s%s, stored in %.2f s (%s, %s files)", word, key.short, reason,
-                        result.seconds, human_bytes(result.bytes), human_count(result.files))
-        else:
-            LOG.warning("venv cache %s %s%s, not stored: the cache has it already", word, key.short, reason)
+                                                     replace=state.replace, exclude=_session_folders(tox_env),
+                                                     metadata={"tox_env": tox_env.name})
+        LOG.warning("%s", describe_store(result, label=LABEL))
 
     _guard(tox_env, "store", act)
 
 
+def _session_folders(tox_env: ToxEnv) -> list[str]:
+    """``log/`` and ``tmp/`` (tox's ``env_log_dir``/``env_tmp_dir`` when inside the env): left out of the entry."""
+    env_dir = Path(tox_env.env_dir)
+    folders = (Path(tox_env.conf["env_log_dir"]), Path(tox_env.conf["env_tmp_dir"]))
+    return sorted(folder.name for folder in folders if folder.parent == env_dir)
+
+
 @contextlib.contextmanager
 def _entry_view(tox_env: ToxEnv) -> Iterator[None]:
-    """Make the env dir look like an entry for the duration of the store: ``log/`` and ``tmp/`` moved aside (renames,
-    same file system) and ``.tox-info.json`` without the package-under-test sections; all put back afterwards."""
+    """Make ``.tox-info.json`` read as the entry's for the duration of the store: without the package-under-test
+    sections, tox's recorded variables redacted; put back afterwards."""
     env_dir = Path(tox_env.env_dir)
-    aside = stage_path(env_dir)
-    moved: list[tuple[Path, Path]] = []
     live = internals.read_info(env_dir)
     kept = internals.entry_info(live)
     try:
-        aside.mkdir()
-        for folder in (Path(tox_env.conf["env_log_dir"]), Path(tox_env.conf["env_tmp_dir"])):
-            if folder.parent == env_dir and folder.is_dir() and not folder.is_symlink():
-                target = aside / folder.name
-                os.rename(folder, target)
-                moved.append((target, folder))
         if kept != live:
             internals.write_info(env_dir, kept)
         yield
     finally:
         if kept != live:
             internals.write_info(env_dir, live)
-        for target, folder in moved:
-            os.rename(target, folder)
-        with contextlib.suppress(OSError):
-            aside.rmdir()
 
 
 def teardown(tox_env: ToxEnv) -> None:

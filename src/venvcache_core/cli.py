@@ -22,8 +22,12 @@ from . import (
     VenvCacheError,
     build_key,
     default_cache_root,
+    describe_restore,
+    describe_store,
     find_python,
     hash_files,
+    human_bytes,
+    human_seconds,
     interpreter_identity,
     load,
     project_id,
@@ -109,14 +113,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _human(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"  # pragma: no cover
-
-
 def _when(stamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
 
@@ -161,6 +157,14 @@ class App:
     def predicted_python(self) -> Path:
         return find_python(getattr(self.args, "python", None) or self.config.python)
 
+    def env_label(self) -> str:
+        """How the report line names the env: its path relative to the project (``.venv``), else absolute."""
+        env = self.config.virtualenv_path
+        try:
+            return env.relative_to(self.config.work_dir).as_posix()
+        except ValueError:
+            return str(env)
+
     def env_python(self) -> Path:
         env = self.config.virtualenv_path
         if not (env / "pyvenv.cfg").is_file():
@@ -203,27 +207,20 @@ class App:
         key = self.key_for(self.env_python())
         result = self.cache.store(key, self.config.virtualenv_path, project_root=self.config.work_dir,
                                   replace=self.args.refresh)
-        verb = "stored" if result.stored else "already cached"
-        self.emit(result.to_json(), f"{verb} {key.short} ({_human(result.bytes)}, {result.files} files) in "
-                  f"{result.seconds:.2f} s" if result.stored else f"{verb}: {key.short}")
+        self.emit(result.to_json(), describe_store(result, label=self.env_label()))
         return 0
 
     def cmd_restore(self) -> int:
         key = self.key_for(self.predicted_python())
         result = self.cache.restore(key, self.config.virtualenv_path, project_root=self.config.work_dir)
-        if result.hit:
-            text = (f"hit {key.short}: restored {self.config.virtualenv_path} ({_human(result.bytes)}, "
-                    f"{result.files} files, {result.link_mode}) in {result.seconds:.2f} s")
-        else:
-            text = f"miss {key.short}: {result.detail}"
-        self.emit(result.to_json(), text)
+        self.emit(result.to_json(), describe_restore(result, label=self.env_label()))
         return 0 if result.hit else 1
 
     def cmd_list(self) -> int:
         if self.args.remote:
             return self.cmd_list_remote()
         entries = self.cache.entries()
-        rows = [[e.key[:12], _human(e.bytes), str(e.files), e.python, _when(e.created), _when(e.last_used),
+        rows = [[e.key[:12], human_bytes(e.bytes), str(e.files), e.python, _when(e.created), _when(e.last_used),
                  str(e.hits)] for e in entries]
         self.emit({"path": str(self.cache.path), "entries": [e.to_json() for e in entries]},
                   _table(rows, ["KEY", "SIZE", "FILES", "PYTHON", "CREATED", "LAST USED", "HITS"]))
@@ -273,7 +270,7 @@ class App:
 
     def cmd_stats(self) -> int:
         data = self.cache.stats()
-        text = "\n".join(f"{name}: {_human(v) if name.endswith('bytes') or name.startswith('remote_bytes') else v}"
+        text = "\n".join(f"{name}: {human_bytes(v) if name.endswith('bytes') or name.startswith('remote_bytes') else v}"
                          for name, v in data.items())
         self.emit(data, text)
         return 0
@@ -288,7 +285,7 @@ class App:
     def cmd_list_remote(self) -> int:
         remote, local = self.remote(), set(self.cache.keys())
         packs = remote.entries()
-        rows = [[e["key"][:12], _human(e["size"]), e["last_modified"][:16].replace("T", " "),
+        rows = [[e["key"][:12], human_bytes(e["size"]), e["last_modified"][:16].replace("T", " "),
                  "yes" if e["key"] in local else "no"] for e in packs]
         self.emit({"remote": remote.url, "packs": [{**e, "local": e["key"] in local} for e in packs]},
                   _table(rows, ["KEY", "PACK SIZE", "UPLOADED (UTC)", "LOCAL"]))
@@ -301,8 +298,8 @@ class App:
                                  fix='set remote_mode = "readwrite" (or VIRTUALENV_CACHE_REMOTE_MODE=readwrite)')
         keys = [self.cache.resolve(self.args.key)] if self.args.key else self.cache.keys()
         done = [remote.push(self.cache, key) for key in keys]
-        lines = [f"{t.action} {t.key[:12]}" + (f" ({_human(t.bytes)} in {t.seconds:.2f} s)" if t.bytes else "")
-                 for t in done]
+        lines = [f"{t.action} {t.key[:12]}"
+                 + (f" ({human_bytes(t.bytes)} in {human_seconds(t.seconds)})" if t.bytes else "") for t in done]
         self.emit({"remote": remote.url, "pushed": [t.to_json() for t in done]},
                   "\n".join(lines) or "nothing to push: the local cache is empty")
         return 0
@@ -314,7 +311,7 @@ class App:
                                  fix='set remote_mode = "readwrite" (or VIRTUALENV_CACHE_REMOTE_MODE=readwrite)')
         key = remote.resolve(self.args.key)
         result = remote.pull(self.cache, key)
-        text = {"downloaded": f"pulled {key[:12]} ({_human(result.bytes)} in {result.seconds:.2f} s)",
+        text = {"downloaded": f"pulled {key[:12]} ({human_bytes(result.bytes)} in {human_seconds(result.seconds)})",
                 "present": f"already in the local cache: {key[:12]}",
                 "missing": f"not on the remote: {key[:12]}"}[result.action]
         self.emit(result.to_json(), text)

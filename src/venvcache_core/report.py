@@ -53,7 +53,8 @@ def _short(key: Key | str) -> str:
 
 
 def _line(label: str, event: str, key: Key | str, rest: str) -> str:
-    return f"{label}: {PREFIX} {event} {_short(key)}{rest}"
+    """``label`` is the env or session name; tox passes ``""`` because its log prefixes every line with it."""
+    return f"{label + ': ' if label else ''}{PREFIX} {event} {_short(key)}{rest}"
 
 
 def describe_restore(result: RestoreResult, *, label: str) -> str:

@@ -40,11 +40,13 @@ def test_seed_ci_snippet_misses_then_hits(project: Path, offline_env: dict[str, 
     env = {**offline_env, "PATH": os.pathsep.join([str(Path(sys.executable).parent), str(base), offline_env["PATH"]])}
 
     first = run(["bash", script, project], env)
-    assert "miss" in first.stdout and "stored" in first.stdout and "tinytool 1.0" in first.stdout
+    assert ".venv: venv cache miss " in first.stdout and ".venv: venv cache stored " in first.stdout
+    assert "tinytool 1.0" in first.stdout
 
     run(["rm", "-rf", project / ".venv"], env)
     second = run(["bash", script, project], env)
-    assert second.stdout.startswith("hit ") and "\nstored" not in second.stdout and "tinytool 1.0" in second.stdout
+    assert second.stdout.startswith(".venv: venv cache hit ") and "venv cache stored" not in second.stdout
+    assert "tinytool 1.0" in second.stdout
 
 
 def test_restore_exit_codes_and_json(project: Path, offline_env: dict[str, str], make_venv) -> None:  # type: ignore[no-untyped-def]

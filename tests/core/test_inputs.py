@@ -105,7 +105,8 @@ def test_report_lines_read_the_same_everywhere(tmp_path: Path) -> None:
     key = "3f2a9c1e" + "0" * 56
     hit = RestoreResult(True, key, tmp_path, seconds=0.91, bytes=273_000_000, files=14606)
     hit.link_mode = "hardlink"  # type: ignore[assignment]
-    assert describe_restore(hit, label="py312") == "py312: venv cache hit 3f2a9c1e (14,606 files, 273 MB, hardlink) in 0.91 s"
+    assert describe_restore(hit, label="py312") == (
+        "py312: venv cache hit 3f2a9c1e (14,606 files, 273 MB, hardlink) in 0.91 s")
     miss = RestoreResult(False, key, tmp_path)
     assert describe_restore(miss, label="py312") == "py312: venv cache miss 3f2a9c1e (no entry)"
     stored = StoreResult(True, key, seconds=0.8, bytes=273_000_000, files=14606)

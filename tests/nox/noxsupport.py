@@ -38,11 +38,11 @@ class NoxRun:
 
     @property
     def hit(self) -> bool:
-        return "venvcache: hit " in self.output
+        return "venv cache hit " in self.output
 
     @property
     def miss(self) -> bool:
-        return "venvcache: miss " in self.output
+        return "venv cache miss " in self.output
 
     def lines(self, needle: str) -> list[str]:
         return [line for line in self.output.splitlines() if needle in line]

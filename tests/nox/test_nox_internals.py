@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import nox.sessions
 import nox.virtualenv
 import pytest
@@ -44,3 +49,37 @@ def test_the_env_is_a_real_virtualenv_reporting_its_inner_backend(tmp_path: obje
     assert env.venv_backend == "virtualenv"
     auto = nox.virtualenv.ALL_VENVS["cached"](str(tmp_path))
     assert auto.venv_backend == ("uv" if nox.virtualenv.HAS_UV else "virtualenv")
+
+
+def _import_in(tmp_path: Path, prelude: str,
+               fake_nox: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``import nox_venvcache`` in a fresh interpreter after ``prelude`` (and with a fake ``nox`` package first on
+    the path when ``fake_nox`` gives its modules), warnings shown."""
+    env = dict(os.environ)
+    if fake_nox is not None:
+        package = tmp_path / "fake" / "nox"
+        package.mkdir(parents=True)
+        for name, text in {"__init__": "", **fake_nox}.items():
+            (package / f"{name}.py").write_text(text, encoding="utf-8")
+        env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "fake"), env.get("PYTHONPATH", "")])
+    code = f"{prelude}\nimport nox_venvcache, nox.virtualenv\nprint(sorted(getattr(nox.virtualenv, 'ALL_VENVS', {{}})))"
+    return subprocess.run([sys.executable, "-W", "always", "-c", code], env=env, capture_output=True, text=True,
+                          check=False, timeout=120)
+
+
+def test_importing_never_raises_in_a_nox_it_does_not_know(tmp_path: Path) -> None:
+    """A nox without the modules or attributes nox_venvcache reads: the import warns, registers nothing, no error."""
+    bare = _import_in(tmp_path, "", fake_nox={"virtualenv": "", "sessions": ""})
+    assert bare.returncode == 0, bare.stderr
+    assert "RuntimeWarning: nox_venvcache: this nox cannot be used" in bare.stderr, bare.stderr
+    assert bare.stdout.strip() == "[]"
+
+
+def test_a_changed_private_attribute_falls_back_to_plain_nox(tmp_path: Path) -> None:
+    """The real nox with one private attribute gone: one warning naming it, and ``cached`` is nox's own backend."""
+    run = _import_in(tmp_path, "import nox.virtualenv\ndel nox.virtualenv.VirtualEnv._clean_location\n"
+                               "del nox.virtualenv.__getattr__")
+    assert run.returncode == 0, run.stderr
+    assert "VirtualEnv._clean_location() is gone" in run.stderr and "run uncached" in run.stderr, run.stderr
+    assert "nox.virtualenv.HAS_UV is gone" in run.stderr, run.stderr
+    assert "'cached'" in run.stdout, run.stdout

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nox_venvcache import dists, settings
-from nox_venvcache.backend import _INSTALLER_COMMAND, Step, read_marker, write_marker
+from nox_venvcache.backend import _INSTALLER_COMMAND, MARKER, Step, marker, read_marker
 from nox_venvcache.steps import StepDescriber
 from venvcache_core import VenvCacheError
 from wheels import make_wheel
@@ -24,7 +24,7 @@ def test_requirement_files_are_followed_and_hashed(tmp_path: Path) -> None:
     (tmp_path / "req" / "dev.txt").write_text("# comment\n-r base.txt\n-c ../constraints.txt\ntinytool  # tool\n")
     (tmp_path / "constraints.txt").write_text("tinytool==1.0\n")
     doc = describe(tmp_path, "-r", "req/dev.txt")
-    assert set(doc["files"]) == {"<project>/req/dev.txt", "<project>/req/base.txt", "<project>/constraints.txt"}
+    assert set(doc["files"]) == {"{project}/req/dev.txt", "{project}/req/base.txt", "{project}/constraints.txt"}
     (tmp_path / "req" / "base.txt").write_text("tinylib==1.0\n")
     assert describe(tmp_path, "-r", "req/dev.txt") != doc, "a nested file's content is part of the step"
 
@@ -35,9 +35,9 @@ def test_option_spellings_and_local_projects(tmp_path: Path) -> None:
     (tmp_path / "lib" / "pyproject.toml").write_text("[project]\nname='lib'\n")
     wheel = make_wheel(tmp_path / "dist", "tinydep", requires=["tinylib"])
     doc = describe(tmp_path, "--constraint=c.txt", "-e", "./lib", str(wheel), "pkg[extra]>=1")
-    assert set(doc["files"]) == {"<project>/c.txt", "<project>/lib/pyproject.toml", "<project>/dist/" + wheel.name}
-    assert doc["files"]["<project>/dist/" + wheel.name].startswith("requires:")
-    assert doc["args"][3] == "<project>/dist/" + wheel.name, "absolute paths in the project are checkout-neutral"
+    assert set(doc["files"]) == {"{project}/c.txt", "{project}/lib/pyproject.toml", "{project}/dist/" + wheel.name}
+    assert doc["files"]["{project}/dist/" + wheel.name].startswith("requires:")
+    assert doc["args"][3] == "{project}/dist/" + wheel.name, "absolute paths in the project are checkout-neutral"
     assert doc["args"][4] == "pkg[extra]>=1"
 
 
@@ -59,7 +59,7 @@ def test_run_install_reads_the_project_files(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[project]\nname='x'\n")
     (tmp_path / "uv.lock").write_text("version = 1\n")
     doc = describe(tmp_path, "uv", "sync", "--locked", call="run_install")
-    assert set(doc["files"]) == {"<project>/pyproject.toml", "<project>/uv.lock"}
+    assert set(doc["files"]) == {"{project}/pyproject.toml", "{project}/uv.lock"}
 
 
 def _fake_dist(site: Path, name: str, url: str | None, *, editable: bool = False) -> None:
@@ -130,14 +130,15 @@ def test_configure_checks_and_overrides(tmp_path: Path, monkeypatch: pytest.Monk
         settings.reset()
 
 
-def test_marker_round_trip(tmp_path: Path) -> None:
+def test_marker_round_trip() -> None:
+    """The install sequence is entry metadata (nothing of nox_venvcache's is written into the env)."""
     steps = [Step({"call": "install", "args": ["x"]}, ["lib/site/x.dist-info"]), Step({"call": "run_install"})]
-    write_marker(tmp_path, "tests", steps)
-    back = read_marker(tmp_path)
+    back = read_marker({MARKER: json.loads(json.dumps(marker("tests", steps)))})
     assert [(s.doc, s.volatile) for s in back] == [(s.doc, s.volatile) for s in steps]
-    (tmp_path / ".venvcache-nox.json").write_text("{}")
     with pytest.raises(ValueError, match="unknown format"):
-        read_marker(tmp_path)
+        read_marker({MARKER: {}})
+    with pytest.raises(ValueError, match="no 'nox_install_sequence' record"):
+        read_marker({})
 
 
 @pytest.mark.parametrize(("command", "installs"), [
@@ -159,6 +160,22 @@ def test_unpinned_requirements_are_named(tmp_path: Path) -> None:
 
     assert unpinned("-r", "req.txt", "pytest", "black==24.1", ".") == ["pytest", "tinydep", "tinytool"]
     assert unpinned("-r", "pinned.txt") == []
-    assert unpinned("pytest", "-c", "pinned.txt") == [], "constraints may pin anything"
-    assert unpinned("pytest", env={"UV_CONSTRAINT": "pinned.txt"}) == []
+    assert unpinned("tinytool", "pytest", "-c", "pinned.txt") == ["pytest"], "a constraint file pins what it pins"
+    assert unpinned("tinytool", "tinylib==1.*", env={"UV_CONSTRAINT": "pinned.txt"}) == ["tinylib"], \
+        "constraints from the environment count; a wildcard == is not a pin"
     assert describer.unpinned("run_install", ["uv", "sync"], cwd=tmp_path, env={}) == []
+
+
+def test_credentials_are_redacted_in_step_documents(tmp_path: Path) -> None:
+    """Issue 16 point 7: index URLs with tokens, passwords holding ``@`` or ``/`` and ``?token=`` queries reach the
+    step document (stored in meta.json and in every pack) only as ``***``, with the same names as tox's key."""
+    env = {"PIP_INDEX_URL": "https://__token__:SECRET1@pypi.example/simple",
+           "UV_EXTRA_INDEX_URL": "https://extra.example/simple?token=SECRET2", "HOME": "/root"}
+    doc = describe(tmp_path, "--index-url", "https://user:p@ss@host/simple", "-i", "https://u:pa/SECRET3@h/simple",
+                   "tinytool", env=env)
+    text = json.dumps(doc)
+    for secret in ("SECRET1", "SECRET2", "SECRET3", "p@ss", "ss@host"):
+        assert secret not in text, (secret, text)
+    assert doc["env"] == {"PIP_INDEX_URL": "https://__token__:***@pypi.example/simple",
+                          "UV_EXTRA_INDEX_URL": "https://extra.example/simple?token=***"}
+    assert doc["args"][:2] == ["--index-url", "https://user:***@host/simple"]

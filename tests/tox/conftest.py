@@ -19,8 +19,8 @@ import pytest
 
 from venvcache_core import Cache
 
-LINE = re.compile(r"^(?P<env>[\w.-]+): venv cache (?P<result>hit|miss|refresh) (?P<key>[0-9a-f]{8})\b(?P<rest>.*)$",
-                  re.MULTILINE)
+LINE = re.compile(r"^(?P<env>[\w.-]+): venv cache (?P<result>hit|miss|stored|not stored) (?P<key>[0-9a-f]{8})\b"
+                  r"(?P<rest>.*)$", re.MULTILINE)
 
 
 @dataclass
@@ -31,8 +31,19 @@ class ToxRun:
     out: str
 
     def results(self) -> dict[str, tuple[str, str]]:
-        """``{env: (hit|miss|refresh, short key)}`` from the plugin's one line per env."""
-        return {m["env"]: (m["result"], m["key"]) for m in LINE.finditer(self.out)}
+        """``{env: (hit|miss, short key)}`` from the plugin's restore line of each env (the core's report format)."""
+        found: dict[str, tuple[str, str]] = {}
+        for m in LINE.finditer(self.out):
+            if m["result"] in {"hit", "miss"}:
+                found.setdefault(m["env"], (m["result"], m["key"]))
+        return found
+
+    def stored(self, env: str) -> str | None:
+        """``stored``/``not stored`` and its detail, from the env's store line (None when there is none)."""
+        for m in LINE.finditer(self.out):
+            if m["env"] == env and m["result"] in {"stored", "not stored"}:
+                return m["result"] + m["rest"]
+        return None
 
     def result(self, env: str) -> str | None:
         found = self.results().get(env)

@@ -7,8 +7,6 @@ from collections.abc import Callable
 
 import pytest
 
-from tox_venvcache.lifecycle import human_bytes, human_count
-
 TOX_TOML = """
 env_list = ["py312"]
 skipsdist = true
@@ -81,17 +79,6 @@ def test_core_error_falls_back_to_a_normal_install(make_project: Callable[..., o
     assert "installing as usual" in failures[0]
     assert run.ran("py312", "install_deps")
     assert "tinytool 1.0" in run.out
-
-
-@pytest.mark.parametrize("count, shown", [(0, "0 B"), (999, "999 B"), (18_000, "18 kB"), (4_200_000, "4.2 MB"),
-                                          (311_000_000, "311 MB"), (2_500_000_000, "2.5 GB")])
-def test_human_bytes(count: int, shown: str) -> None:
-    assert human_bytes(count) == shown
-
-
-def test_human_count() -> None:
-    assert human_count(19044) == "19 044"
-    assert human_count(7) == "7"
 
 
 @pytest.mark.slow

@@ -6,14 +6,13 @@ naming the same problem); update ``_tox_internals.py`` and the end-to-end tests 
 
 from __future__ import annotations
 
-import inspect
-import re
 from pathlib import Path
 
 import pytest
 
 from tox_venvcache import _tox_internals as internals
 from tox_venvcache.lock_runner import wrap
+from venvcache_core import INSTALLER_ENV_VARS
 
 
 def test_no_internal_has_changed() -> None:
@@ -21,24 +20,50 @@ def test_no_internal_has_changed() -> None:
     assert problems == (), "tox/tox-uv internals changed under tox_venvcache:\n  " + "\n  ".join(problems)
 
 
-def test_pip_resolution_variables_are_all_keyed() -> None:
-    """tox records these variables with the deps; a restored env's record must match, so the key must hold them."""
-    from tox.tox_env.python.pip import pip_install
+def _pip_option_variables() -> set[str]:
+    """``PIP_<OPTION>`` for every long option of ``pip install`` (pip reads each from the environment)."""
+    from pip._internal.commands import create_command
 
-    # a module constant in some tox 4 releases, a literal inside the method in others
-    recorded = set(getattr(pip_install, "_PIP_RESOLUTION_ENV_VARS", ()))
-    recorded |= set(re.findall(r'"(PIP_[A-Z_]+)"', inspect.getsource(pip_install.Pip._install_env_vars)))
-    assert recorded, "tox's Pip._install_env_vars no longer lists PIP_* names: read how tox records them now"
-    missing = recorded - internals.PIP_RESOLUTION_VARS
-    assert not missing, f"tox now records {sorted(missing)} with the deps: add them to PIP_RESOLUTION_VARS"
+    parser = create_command("install").parser
+    return {"PIP_" + name.lstrip("-").replace("-", "_").upper()
+            for option in parser._get_all_options() for name in option._long_opts}
 
 
-def test_uv_resolution_variables_are_all_keyed() -> None:
-    installer = pytest.importorskip("tox_uv._installer")
-    recorded = getattr(installer, "_UV_RESOLUTION_ENV_VARS", None)
-    assert recorded is not None, "tox_uv._installer._UV_RESOLUTION_ENV_VARS is gone: read how tox-uv records vars"
-    missing = set(recorded) - internals.UV_RESOLUTION_VARS
-    assert not missing, f"tox-uv now records {sorted(missing)} with the deps: add them to UV_RESOLUTION_VARS"
+def test_pip_variables_tox_records_are_all_keyed() -> None:
+    """tox records some PIP_* variables with the deps; a restored env's record must match, so the key holds them.
+
+    Behaviour, not source text: tox's own ``Pip._install_env_vars`` is run on an environment holding every pip option
+    variable, and what it picks must be in the core's list."""
+    candidates = _pip_option_variables() | INSTALLER_ENV_VARS
+    recorded = internals.recorded_pip_vars(dict.fromkeys(candidates, "x"))
+    assert recorded, "tox's Pip._install_env_vars records no PIP_* variable any more: read how tox records them now"
+    missing = recorded - INSTALLER_ENV_VARS
+    assert not missing, f"tox now records {sorted(missing)} with the deps: add them to INSTALLER_ENV_VARS"
+
+
+def test_uv_variables_tox_uv_records_are_all_keyed() -> None:
+    recorded = internals.recorded_uv_vars()
+    if recorded is None:
+        pytest.skip("tox-uv is not installed")
+    missing = recorded - INSTALLER_ENV_VARS
+    assert not missing, f"tox-uv now records {sorted(missing)} with the deps: add them to INSTALLER_ENV_VARS"
+
+
+def test_a_changed_internal_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``problems()`` probes behaviour: a tox whose ``PythonDeps.unroll`` or ``Pip._install_env_vars`` stopped
+    working the way the plugin reads them is reported by name (and the plugin turns itself off)."""
+    from tox.tox_env.python.pip.pip_install import Pip
+    from tox.tox_env.python.pip.req_file import PythonDeps
+
+    monkeypatch.setattr(PythonDeps, "unroll", lambda self: ([], ["a==1", "-r nested.txt"]))
+    monkeypatch.setattr(Pip, "_install_env_vars", lambda self: {})
+    internals.problems.cache_clear()
+    try:
+        found = internals.problems()
+    finally:
+        internals.problems.cache_clear()
+    assert any("PythonDeps.unroll() no longer expands nested files" in line for line in found), found
+    assert any("Pip._install_env_vars now records []" in line for line in found), found
 
 
 def test_lock_runner_wrapper_keeps_identity() -> None:

@@ -25,7 +25,7 @@ def test_cold_miss_then_hit_then_tox_reuse_then_other_checkout(make_project: Cal
 
     cold = project.tox("-e", "py312")
     assert cold.result("py312") == "miss", cold.out
-    assert "stored in" in cold.out
+    assert (cold.stored("py312") or "").startswith("stored ("), cold.out
     assert cold.ran("py312", "install_deps")
     assert "tinytool 1.0" in cold.out
     [key] = project.entries()
@@ -67,7 +67,7 @@ def test_failed_deps_install_stores_nothing(make_project: Callable[..., object])
     run = project.tox("-e", "py312", expect=None)
     assert run.code != 0
     assert run.result("py312") == "miss", run.out
-    assert "not stored: the deps install did not succeed" in run.out
+    assert run.stored("py312") == "not stored (the deps install did not succeed)", run.out
     assert project.entries() == []
 
 
@@ -77,7 +77,8 @@ def test_recreate_never_restores(make_project: Callable[..., object]) -> None:
     project.fresh()
     again = project.tox("-r", "-e", "py312")
     assert again.result("py312") == "miss", again.out
-    assert "(recreate), not stored: the cache has it already" in again.out
+    assert f"venv cache miss {again.key('py312')} (recreate)" in again.out
+    assert again.stored("py312") == "not stored (the cache has it already)", again.out
     assert again.ran("py312", "install_deps")
     assert "tinytool 1.0" in again.out
     assert len(project.entries()) == 1
