@@ -209,7 +209,7 @@ class VenvFactory:
     def _building(self, key: Key) -> Iterator[None]:
         """Hold the key lock of this key's build (xdist workers asking for one key build it once)."""
         try:
-            lock = self._run.cache.lock(make_key({"building": key.digest}))
+            lock = self._run.cache.lock(make_key({"building": key.digest}).digest)
         except VenvCacheError as exc:
             self._run.warn_once(f"lock {key.digest}", f"venvcache: building without the key lock: {exc}")
             lock = contextlib.nullcontext()
