@@ -24,6 +24,7 @@ from venvcache_core import (
     Cache,
     Key,
     VenvCacheError,
+    describe_miss,
     describe_restore,
     describe_store,
     find_python,
@@ -165,20 +166,21 @@ class VenvFactory:
         _say(f"{build.label}: built without the cache (--no-venvcache) in {seconds:.2f} s")
         return Venv(dest, key.digest, False, seconds)
 
-    def _restore(self, key: Key, dest: Path, project: Path | None, build: _Build) -> Venv | None:
-        """The env from the cache, or None (miss, or an entry older than this run under --venvcache-refresh)."""
+    def _restore(self, key: Key, dest: Path, project: Path | None, build: _Build) -> Venv | str:
+        """The env from the cache, or the core's report line of the miss (also: an entry older than this run
+        under --venvcache-refresh, or a restore that failed)."""
         run = self._run
         if run.settings.refresh:
             entry = run.cache.get(key.digest)
             if entry is None or entry.created < run.settings.started:
-                return None
+                return describe_miss(key, "--venvcache-refresh" if entry else "no entry", label=build.label)
         try:
             result = run.cache.restore(key, dest, project_root=project)
         except VenvCacheError as exc:
             run.warn_once(f"restore {key.digest}", f"venvcache: restore failed, building instead: {exc}")
-            return None
+            return describe_miss(key, f"restore failed: {exc}", label=build.label)
         if not result.hit:
-            return None
+            return describe_restore(result, label=build.label)
         entry = run.cache.get(key.digest)
         recorded = entry.metadata.get("build_seconds") if entry is not None else None
         run.tally.hit(result.seconds, recorded if isinstance(recorded, (int, float)) else None)
@@ -186,13 +188,14 @@ class VenvFactory:
         return Venv(dest, key.digest, True, result.seconds)
 
     def _obtain(self, key: Key, dest: Path, project: Path | None, build: _Build) -> Venv:
-        venv = self._restore(key, dest, project, build)
-        if venv is not None:
-            return venv
+        found = self._restore(key, dest, project, build)
+        if isinstance(found, Venv):
+            return found
         with self._building(key):
-            venv = self._restore(key, dest, project, build)  # another process built it while we waited
-            if venv is not None:
-                return venv
+            found = self._restore(key, dest, project, build)  # another process built it while we waited
+            if isinstance(found, Venv):
+                return found
+            _say(found)
             seconds = build.run(dest, self._run.tally)
             try:
                 result = self._run.cache.store(key, dest, project_root=project, replace=self._run.settings.refresh,

@@ -20,6 +20,8 @@ def test_second_run_hits_and_runs_no_installer(inner: Inner, own_wheelhouse: Pat
     first = inner.run()
     first.assert_outcomes(passed=1)
     assert "BUILT" in inner.output(first)
+    (miss,) = inner.events(first, "miss")
+    assert miss.endswith("(no entry)")
     assert len(inner.events(first, "stored")) == 1, inner.output(first)
     assert "1 env requested, 0 hits, 1 miss" in inner.summary(first)
     (key,) = inner.cache.keys()
@@ -29,7 +31,8 @@ def test_second_run_hits_and_runs_no_installer(inner: Inner, own_wheelhouse: Pat
     second.assert_outcomes(passed=1)
     assert "HIT" in inner.output(second)
     (hit,) = inner.events(second, "hit")
-    assert key[:8] in hit
+    assert hit.startswith(f"venv [tinytool==1.0]: venv cache hit {key[:8]} (")
+    assert inner.events(second, "miss") == []
     assert "1 env requested, 1 hit, 0 misses" in inner.summary(second)
     assert "saved" in inner.summary(second)
     assert inner.cache.keys() == [key]

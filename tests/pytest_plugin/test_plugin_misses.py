@@ -98,6 +98,8 @@ def test_refresh_rebuilds_once_per_run_then_hits(inner: Inner) -> None:
 
     refreshed = inner.run("--venvcache-refresh")
     refreshed.assert_outcomes(passed=2)
+    (miss,) = inner.events(refreshed, "miss")
+    assert miss.endswith("(--venvcache-refresh)")
     assert "2 envs requested, 1 hit, 1 miss" in inner.summary(refreshed)
     assert inner.cache.keys() == [key]
     assert inner.cache.get(key).created > created  # replaced, not kept
