@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_venvcache import VenvFactory
-
-sys.path.insert(0, str(Path(__file__).parent))
 from helpers import PYENV_VERSION, have_python, installer_environ  # noqa: F401
+from pytest_venvcache import VenvFactory
 from wheels import make_wheel
 
 pytest_plugins = ["pytester"]  # the pytest plugin's tests run inner pytest sessions (tests/pytest_plugin)

@@ -189,7 +189,8 @@ def problems() -> list[str]:
     need("env" in params, "Session.install() no longer takes env=")
     need(callable(getattr(SessionRunner, "execute", None)), "SessionRunner.execute() is gone")
     try:  # a runner as nox makes one: it must start with no env and no result
-        runner = SessionRunner("probe", ["probe(x=1)"], lambda session: None, SimpleNamespace(posargs=[]), None)
+        make: Any = SessionRunner  # stand-ins for the function, config and manifest: only attributes are read
+        runner = make("probe", ["probe(x=1)"], lambda session: None, SimpleNamespace(posargs=[]), None)
     except Exception as exc:  # any failure here is exactly what the pin reports
         found.append(f"SessionRunner cannot be constructed as before: {exc!r}")
     else:

@@ -130,7 +130,7 @@ def resolve_dependency_groups(root: Path, groups: set[str]) -> list[str]:
     return sorted(str(req) for req in resolve(root, groups))
 
 
-def lock_runner_class() -> type | None:
+def lock_runner_class() -> type[Any] | None:
     """tox-uv's ``uv-venv-lock-runner`` class, or None when tox-uv is not installed."""
     try:
         module = __import__(LOCK_RUNNER_MODULE, fromlist=[LOCK_RUNNER_CLASS])
@@ -147,7 +147,7 @@ def wrap_lock_runner(base: type[Any], *, created: Callable[[Any], None],
     ``uv sync`` command is built, ``after_sync(env)`` after ``_setup_env``. It keeps the class name (tox records it
     in ``.tox-info.json``) and the id."""
 
-    class CachedLockRunner(base):  # type: ignore[misc, valid-type]
+    class CachedLockRunner(base):  # type: ignore[misc]
         """``uv-venv-lock-runner`` with venvcache: restore before ``uv sync``, store after it."""
 
         def create_python_env(self) -> None:
@@ -166,7 +166,7 @@ def wrap_lock_runner(base: type[Any], *, created: Callable[[Any], None],
     CachedLockRunner.__name__ = base.__name__
     CachedLockRunner.__qualname__ = base.__qualname__
     CachedLockRunner.__module__ = __name__
-    CachedLockRunner.venvcache_wrapped = True  # type: ignore[attr-defined]
+    setattr(CachedLockRunner, "venvcache_wrapped", True)  # noqa: B010 (an attribute of our own on tox's class)
     return CachedLockRunner
 
 
@@ -321,7 +321,7 @@ def _config_problems() -> list[str]:
             """No keys."""
 
     try:
-        loaders = Probe(None, Section(None, "probe"), None).loaders  # type: ignore[arg-type]
+        loaders: Any = Probe(None, Section(None, "probe"), None).loaders  # type: ignore[arg-type]
     except Exception as exc:  # any failure is what this check reports
         found.append(f"tox.config.sets.ConfigSet cannot be made as before: {exc!r}")
     else:

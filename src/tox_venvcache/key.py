@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from packaging.requirements import InvalidRequirement, Requirement
 
@@ -37,6 +37,7 @@ from . import _tox_internals as internals
 
 if TYPE_CHECKING:
     from tox.tox_env.api import ToxEnv
+    from tox.tox_env.python.api import Python
 
 KEY_TOOL = "tox"
 TOOLS = ("tox", "tox-uv", "virtualenv", "uv")
@@ -182,6 +183,7 @@ def lock_key(tox_env: ToxEnv, sync_cmd: Sequence[str], config: Config) -> KeyRes
 
 
 def _build(tox_env: ToxEnv, inputs: dict[str, Any], config: Config) -> Key:
-    interpreter = interpreter_identity(tox_env.env_python())
+    python_env = cast("Python", tox_env)  # every env the plugin keys is a tox Python env
+    interpreter = interpreter_identity(python_env.env_python())
     return build_key(interpreter=interpreter, inputs=placeholders(tox_env).apply(inputs), salt=config.salt,
                      tool=KEY_TOOL)

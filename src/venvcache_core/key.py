@@ -21,7 +21,7 @@ from typing import Any
 
 from .errors import VenvCacheError
 
-SCHEMA = 1  # bump when the layout of an entry or of this document changes
+SCHEMA = 2  # bump when the layout of an entry or of this document changes (2: shared inputs, redaction)
 KEY_RE = re.compile(r"[0-9a-f]{64}")
 
 # Runs inside the interpreter being identified; prints one JSON object. Works on 3.8+.

@@ -63,8 +63,7 @@ def describe_restore(result: RestoreResult, *, label: str) -> str:
         mode = f", {result.link_mode}" if result.link_mode else ""
         return _line(label, "hit", result.key, f" ({human_count(result.files)} files, {human_bytes(result.bytes)}"
                                                f"{mode}) in {human_seconds(result.seconds)}")
-    detail = getattr(result, "detail", "") or str(result.reason or "no entry")
-    return describe_miss(result.key, detail, label=label)
+    return describe_miss(result.key, result.detail or str(result.reason or "no entry"), label=label)
 
 
 def describe_store(result: StoreResult, *, label: str) -> str:

@@ -8,6 +8,7 @@ import pytest
 
 from venvcache_core import (
     INSTALLER_ENV_VARS,
+    MissReason,
     Placeholders,
     RestoreResult,
     StoreResult,
@@ -103,14 +104,14 @@ def test_report_lines_read_the_same_everywhere(tmp_path: Path) -> None:
     assert human_count(14606) == "14,606"
     assert [human_seconds(s) for s in (0.914, 12.34, 125)] == ["0.91 s", "12.3 s", "2 min 05 s"]
     key = "3f2a9c1e" + "0" * 56
-    hit = RestoreResult(True, key, tmp_path, seconds=0.91, bytes=273_000_000, files=14606)
-    hit.link_mode = "hardlink"  # type: ignore[assignment]
+    hit = RestoreResult(True, key, tmp_path, seconds=0.91, bytes=273_000_000, files=14606, link_mode="hardlink")
     assert describe_restore(hit, label="py312") == (
         "py312: venv cache hit 3f2a9c1e (14,606 files, 273 MB, hardlink) in 0.91 s")
-    miss = RestoreResult(False, key, tmp_path)
-    assert describe_restore(miss, label="py312") == "py312: venv cache miss 3f2a9c1e (no entry)"
+    miss = RestoreResult(False, key, tmp_path, reason=MissReason.EXPIRED, detail="expired (max_age)")
+    assert describe_restore(miss, label="py312") == "py312: venv cache miss 3f2a9c1e (expired (max_age))"
     stored = StoreResult(True, key, seconds=0.8, bytes=273_000_000, files=14606)
     assert describe_store(stored, label="tests") == "tests: venv cache stored 3f2a9c1e (14,606 files, 273 MB) in 0.80 s"
     assert describe_store(StoreResult(False, key), label="tests") == (
         "tests: venv cache not stored 3f2a9c1e (the cache has it already)")
     assert describe_miss(key, "refresh asked", label=".venv") == ".venv: venv cache miss 3f2a9c1e (refresh asked)"
+    assert describe_miss(key, "recreate", label="") == "venv cache miss 3f2a9c1e (recreate)", "tox adds the env name"

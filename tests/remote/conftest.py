@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from moto import server as moto_server  # the test extra brings moto[server] (and obstore, backports.zstd)
-
-sys.path.insert(0, str(Path(__file__).parent))
 from remotesupport import S3, aws_env
 
 

@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from remotesupport import S3
 
 from venvcache_core import Cache
@@ -26,6 +27,9 @@ commands = tinytool
 cache_path = {cache}
 remote = {remote}
 """
+
+
+pytestmark = pytest.mark.slow
 
 
 def tox(root: Path, env: dict[str, str]) -> str:

@@ -112,3 +112,19 @@ def test_paths_are_placeholders_so_checkouts_share_a_key(tmp_path: Path, monkeyp
     assert _key(second, monkeypatch).key == one.key, "another checkout computes the same key"
     (second / "constraints.txt").write_text(textwrap.dedent("baz==3\n"), encoding="utf-8")
     assert _key(second, monkeypatch).key != one.key, "a nested -c file's content is part of the key"
+
+
+def test_tox_and_nox_name_the_same_inputs_the_same_way(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same installer variables read the same in both adapters' key documents (names, values, redaction), and
+    both write the project as ``{project}``."""
+    from nox_venvcache.steps import StepDescriber
+
+    root = _project(tmp_path / "proj", tmp_path / "cache")
+    tox_inputs = _key(root, monkeypatch).key.document["inputs"]
+    environ = {"PIP_INDEX_URL": "https://__token__:SECRET1@pypi.example/simple",
+               "PIP_EXTRA_INDEX_URL": "https://extra.example/simple?token=SECRET2",
+               "UV_INDEX_URL": "https://user:pa/SECRET3@uv.example/simple", "UV_NO_SOURCES": "1"}
+    step = StepDescriber(root).describe("install", ["--find-links", str(root / "wheels"), "tinytool"], cwd=root,
+                                        env=environ)
+    assert step["env"] == tox_inputs["env"]
+    assert step["args"][1] == "{project}/wheels" == tox_inputs["install_command"][5]
