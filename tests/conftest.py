@@ -77,10 +77,11 @@ def template_venv(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) ->
 def clone_venv(template_venv: Path) -> Callable[[Path], Path]:
     """A venv at ``dest`` equal to the template, relocated as if it had been created there (fast: no pip)."""
     from venvcache_core import relocate
+    from venvcache_core.manifest import scan
 
     def clone(dest: Path) -> Path:
         shutil.copytree(template_venv, dest, symlinks=True)
-        names = relocate.scan(dest, relocate.path_forms([template_venv])).relocate
+        names = scan(dest, relocate.path_forms([template_venv])).relocate
         relocate.rewrite(dest, names, relocate.relocation_map(str(template_venv), str(dest), None, None))
         return dest
 

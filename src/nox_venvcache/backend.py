@@ -35,8 +35,7 @@ from typing import Any
 
 from nox.logger import logger
 
-from venvcache_core import Cache, Key, VenvCacheError, hash_files, interpreter_identity
-from venvcache_core.linkmode import copy_tree
+from venvcache_core import Cache, Key, VenvCacheError, copy_tree, hash_files, interpreter_identity, stage_path
 
 from . import _nox_internals as internals
 from . import dists, keying, settings
@@ -319,7 +318,7 @@ class CachedVirtualEnv(internals.VirtualEnv):
             return False
         result = self._cache.restore(self._key, self.location, project_root=self._root)
         if not result.hit:
-            self._why = result.reason
+            self._why = result.detail
             return False
         try:
             self._expected = read_marker(Path(self.location))
@@ -375,7 +374,7 @@ class CachedVirtualEnv(internals.VirtualEnv):
         if self._snapshot_path is not None or self._settings.config is None:
             return
         location = Path(self.location)
-        snap = location.parent / f".{location.name}.venvcache-{os.getpid()}-snapshot"
+        snap = stage_path(location)
         if os.path.lexists(snap):
             shutil.rmtree(snap)
         mode = self._settings.config.link_mode
@@ -392,7 +391,7 @@ class CachedVirtualEnv(internals.VirtualEnv):
             yield
             return
         location = Path(self.location)
-        aside = location.parent / f".{location.name}.venvcache-old-{os.getpid()}"  # the core puts it back on a crash
+        aside = stage_path(location, holds_old=True)  # the core puts it back on a crash
         os.rename(location, aside)
         os.rename(snap, location)
         try:
@@ -411,7 +410,7 @@ class CachedVirtualEnv(internals.VirtualEnv):
     def _user_files_kept(self, names: Sequence[str] | None) -> Iterator[None]:
         """Move ``names`` (None: everything) out of the env folder and back in once the env has been replaced."""
         location = Path(self.location)
-        keep = location.parent / f".{location.name}.venvcache-{os.getpid()}-keep"
+        keep = stage_path(location)
         moved = False
         if location.is_dir() and not location.is_symlink():
             children = [c for c in location.iterdir() if names is None or c.name in names]

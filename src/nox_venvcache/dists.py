@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
-from venvcache_core.errors import VenvCacheError
+from venvcache_core import VenvCacheError
 
 
 def site_packages(env: Path) -> list[Path]:

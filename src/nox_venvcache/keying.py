@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
-from venvcache_core.key import Key, build_key
+from venvcache_core import Key, build_key
 
 TOOL = "nox"
 

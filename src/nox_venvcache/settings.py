@@ -1,7 +1,7 @@
 """Where the nox backend's settings come from, lowest priority first.
 
 1. ``[tool.virtualenv-cache]`` in pyproject.toml / ``.virtualenv_cache.toml`` / ``[virtualenv-cache]`` in tox.ini of
-   the noxfile's folder (the core's :func:`venvcache_core.config.load`).
+   the noxfile's folder (the core's :func:`venvcache_core.load`).
 2. ``nox_venvcache.configure(...)`` in the noxfile (same names as the config file, plus ``lock_files`` and
    ``backend``).
 3. Per session: ``venv_params=nox_venvcache.params(lock_files=[...], salt=...)``.
@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from venvcache_core import config as core_config
-from venvcache_core.config import Config
-from venvcache_core.errors import VenvCacheError
+from venvcache_core import Config, VenvCacheError, from_mapping, load
 
 ENV_SWITCH = "NOX_VENV_CACHE"
 ENV_REFRESH = "NOX_VENV_CACHE_REFRESH"
@@ -45,7 +43,7 @@ def configure(*, cache_path: str | os.PathLike[str] | None = None, cache_size: i
              "link_mode": link_mode, "salt": salt, "enabled": enabled,
              "requirements_lock_paths": list(lock_files) if lock_files is not None else None}
     raw = {k: (os.fspath(v) if isinstance(v, os.PathLike) else v) for k, v in given.items() if v is not None}
-    core_config.from_mapping(raw, work_dir=Path.cwd(), source=None)  # validate now, where the mistake is
+    from_mapping(raw, work_dir=Path.cwd(), source=None)  # validate now, where the mistake is
     if backend is not None and backend not in INNER_BACKENDS:
         raise VenvCacheError(f"backend={backend!r} is not known", fix="use one of " + ", ".join(INNER_BACKENDS))
     _overrides.update(raw)
@@ -111,9 +109,9 @@ def for_session(work_dir: Path, venv_params: Sequence[str]) -> SessionSettings:
     overrides = dict(_overrides)
     backend = overrides.pop("backend", "auto")
     config_path = overrides.pop("config_path", None)
-    cfg = core_config.load(work_dir, config_path)
+    cfg = load(work_dir, config_path)
     if overrides:
-        merged = core_config.from_mapping(overrides, work_dir=work_dir, source=cfg.source)
+        merged = from_mapping(overrides, work_dir=work_dir, source=cfg.source)
         cfg = cfg.with_overrides(**{name: getattr(merged, name) for name in overrides})
     if not cfg.enabled:
         return SessionSettings(None, off="enabled = false", venv_params=tuple(rest))

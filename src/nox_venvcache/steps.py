@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from venvcache_core.key import file_digest
+from venvcache_core import file_digest
 
 #: files of a local project that decide what installing it pulls in
 PROJECT_FILES = ("pyproject.toml", "setup.cfg", "setup.py", "uv.lock", "poetry.lock", "pdm.lock", "pylock.toml")

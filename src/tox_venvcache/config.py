@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from venvcache_core.config import SECTION, Config, from_mapping
-from venvcache_core.errors import VenvCacheError
+from venvcache_core import SECTION, Config, VenvCacheError, from_mapping
 
 from . import _tox_internals
 

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from venvcache_core.config import Config
-from venvcache_core.key import Key, build_key, file_digest, hash_files, interpreter_identity, tool_versions
+from venvcache_core import Config, Key, build_key, file_digest, hash_files, interpreter_identity, tool_versions
 
 from . import _tox_internals as internals
 

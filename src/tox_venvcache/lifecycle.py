@@ -20,16 +20,13 @@ import contextlib
 import logging
 import os
 import threading
-import uuid
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from venvcache_core.cache import Cache
-from venvcache_core.errors import VenvCacheError
-from venvcache_core.key import Key, canonical_json
+from venvcache_core import Cache, Key, MissReason, VenvCacheError, canonical_json, stage_path
 
 from . import _tox_internals as internals
 from . import config as settings_mod
@@ -39,7 +36,7 @@ if TYPE_CHECKING:
     from tox.session.state import State
     from tox.tox_env.api import ToxEnv
 
-    from venvcache_core.config import Config
+    from venvcache_core import Config
 
 LOG = logging.getLogger("tox_venvcache")
 
@@ -158,7 +155,7 @@ def _restore(tox_env: ToxEnv, config: Config, state: EnvState, key: Key) -> bool
     current = internals.read_info(env_dir)  # this run's ToxEnv/Python sections, as tox just wrote them
     result = Cache.from_config(config).restore(key, env_dir, project_root=tox_env.core["tox_root"])
     if not result.hit:
-        state.reason = "" if result.reason == "no entry" else result.reason
+        state.reason = "" if result.reason is MissReason.NO_ENTRY else result.detail
         return False
     internals.write_info(env_dir, internals.adopt_info(internals.read_info(env_dir), current))
     for folder in (tox_env.conf["env_tmp_dir"], tox_env.conf["env_log_dir"]):
@@ -239,7 +236,7 @@ def store(tox_env: ToxEnv) -> None:
     def act() -> None:
         with _entry_view(tox_env):
             result = Cache.from_config(config).store(key, env_dir, project_root=tox_env.core["tox_root"],
-                                                     replace=state.replace, extra_meta={"tox_env": tox_env.name})
+                                                     replace=state.replace, metadata={"tox_env": tox_env.name})
         word = "refresh" if state.replace else "miss"
         if result.stored:
             LOG.warning("venv cache %s %s%s, stored in %.2f s (%s, %s files)", word, key.short, reason,
@@ -255,7 +252,7 @@ def _entry_view(tox_env: ToxEnv) -> Iterator[None]:
     """Make the env dir look like an entry for the duration of the store: ``log/`` and ``tmp/`` moved aside (renames,
     same file system) and ``.tox-info.json`` without the package-under-test sections; all put back afterwards."""
     env_dir = Path(tox_env.env_dir)
-    aside = env_dir.parent / f".{env_dir.name}.venvcache-{os.getpid()}-aside-{uuid.uuid4().hex[:8]}"
+    aside = stage_path(env_dir)
     moved: list[tuple[Path, Path]] = []
     live = internals.read_info(env_dir)
     kept = internals.entry_info(live)

@@ -15,10 +15,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import config as config_mod
-from .cache import Cache
-from .errors import VenvCacheError
-from .key import Key, build_key, find_python, hash_files, interpreter_identity, venv_python
+from . import (
+    CONFIG_FILE,
+    Cache,
+    Key,
+    VenvCacheError,
+    build_key,
+    default_cache_root,
+    find_python,
+    hash_files,
+    interpreter_identity,
+    load,
+    project_id,
+    venv_python,
+)
 
 log = logging.getLogger("venvcache")
 
@@ -126,7 +136,7 @@ class App:
         if self.format not in ("table", "json"):
             raise VenvCacheError(f"VIRTUALENV_CACHE_FORMAT={self.format!r} is not a format", fix="use table or json")
         work = args.work_dir or os.environ.get("VIRTUALENV_CACHE_WORK_DIR") or None
-        self.config = config_mod.load(work, args.config_path)
+        self.config = load(work, args.config_path)
         self.cache = Cache.from_config(self.config)
 
     def emit(self, data: Any, text: str) -> None:
@@ -139,7 +149,7 @@ class App:
     def lock_files(self) -> dict[str, str]:
         patterns = [*self.config.requirements_lock_paths, *self.config.key_files]
         if not patterns:
-            where = self.config.source or self.config.work_dir / config_mod.CONFIG_FILE
+            where = self.config.source or self.config.work_dir / CONFIG_FILE
             raise VenvCacheError("requirements_lock_paths is empty, so nothing decides the key", path=where,
                                  fix="list your requirements/lock files there (virtualenv-cache init does)")
         return hash_files(patterns, self.config.work_dir, source=self.config.source)
@@ -160,7 +170,7 @@ class App:
 
     # commands --------------------------------------------------------------------------------------------------
     def cmd_init(self) -> int:
-        target = self.config.work_dir / config_mod.CONFIG_FILE
+        target = self.config.work_dir / CONFIG_FILE
         if target.exists() and not self.args.force:
             raise VenvCacheError("already exists", path=target, fix="pass --force to overwrite it")
         import glob
@@ -170,9 +180,9 @@ class App:
             found += sorted(Path(p).relative_to(self.config.work_dir).as_posix()
                             for p in glob.glob(str(self.config.work_dir / pattern)))
         locks = ",\n".join(f'    "{name}"' for name in dict.fromkeys(found or ["requirements.txt"]))
-        project = config_mod.project_id(self.config.work_dir)
+        project = project_id(self.config.work_dir)
         text = INIT_TEMPLATE.format(locks=locks, project=project,
-                                    default_cache=config_mod.default_cache_root() / project)
+                                    default_cache=default_cache_root() / project)
         target.write_text(text, encoding="utf-8")
         self.emit({"path": str(target), "requirements_lock_paths": found}, f"wrote {target}")
         return 0
@@ -205,7 +215,7 @@ class App:
             text = (f"hit {key.short}: restored {self.config.virtualenv_path} ({_human(result.bytes)}, "
                     f"{result.files} files, {result.link_mode}) in {result.seconds:.2f} s")
         else:
-            text = f"miss {key.short}: {result.reason}"
+            text = f"miss {key.short}: {result.detail}"
         self.emit(result.to_json(), text)
         return 0 if result.hit else 1
 

@@ -18,6 +18,7 @@ from typing import Any
 import platformdirs
 
 from .errors import VenvCacheError
+from .linkmode import LINK_MODES, LinkMode, as_link_mode
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,7 +27,6 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 SECTION = "virtualenv-cache"
 CONFIG_FILE = ".virtualenv_cache.toml"
-LINK_MODES = ("auto", "copy", "hardlink", "reflink")
 ENV_CONFIG_PATH = "VIRTUALENV_CACHE_CONFIG_PATH"
 REMOTE_MODES = ("read", "write", "readwrite")
 REMOTE_SCHEMES = ("s3", "s3a", "gs", "az", "azure", "abfs", "abfss", "adl", "file", "http", "https")
@@ -45,7 +45,7 @@ class Config:
     key_files: tuple[str, ...] = ()
     max_bytes: int | None = None
     max_age: float | None = None
-    link_mode: str = "auto"
+    link_mode: LinkMode = "auto"
     salt: str = ""
     python: str | None = None
     shared: bool = False
@@ -82,9 +82,10 @@ def _bool(value: Any) -> bool:
 
 def _path(value: Any) -> str:
     """A path: a non-empty string without NUL (which no file system accepts; it broke far later, as a traceback)."""
-    if not _str(value).strip() or "\0" in value:
+    text = _str(value)
+    if not text.strip() or "\0" in text:
         raise ValueError
-    return value
+    return text
 
 
 def _str_list(value: Any) -> tuple[str, ...]:
@@ -145,10 +146,11 @@ def parse_age(value: Any) -> float:
     return float(match.group(1)) * _AGE_UNITS[match.group(2)]
 
 
-def _link_mode(value: Any) -> str:
-    if _str(value) not in LINK_MODES:
+def _link_mode(value: Any) -> LinkMode:
+    mode = as_link_mode(_str(value))
+    if mode is None:
         raise ValueError
-    return value
+    return mode
 
 
 def remote_url(value: Any) -> str:
@@ -160,9 +162,10 @@ def remote_url(value: Any) -> str:
 
 
 def _remote_mode(value: Any) -> str:
-    if _str(value) not in REMOTE_MODES:
+    mode = _str(value)
+    if mode not in REMOTE_MODES:
         raise ValueError
-    return value
+    return mode
 
 
 _KEYS: dict[str, tuple[Any, str]] = {

@@ -60,6 +60,7 @@ class Key:
 
 
 def canonical_json(document: Mapping[str, Any]) -> str:
+    """The one JSON spelling of a key document (sorted keys, no spaces): what its digest is taken of."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -118,7 +119,8 @@ def interpreter_identity(python: str | os.PathLike[str]) -> dict[str, Any]:
     except OSError:
         raise VenvCacheError("interpreter does not exist or its link is dangling", path=path,
                              fix="recreate the environment or choose another interpreter") from None
-    return json.loads(_probe(path, (st.st_ino, st.st_mtime_ns)))
+    identity: dict[str, Any] = json.loads(_probe(path, (st.st_ino, st.st_mtime_ns)))
+    return identity
 
 
 def file_digest(path: Path) -> str:

@@ -16,10 +16,15 @@ import sys
 import uuid
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal, get_args
 
 from .errors import NoSpaceError, VenvCacheError
+from .manifest import walk
 
 log = logging.getLogger("venvcache")
+
+LinkMode = Literal["auto", "copy", "hardlink", "reflink"]
+LINK_MODES: tuple[LinkMode, ...] = get_args(LinkMode)
 
 FICLONE = 0x40049409  # _IOW(0x94, 9, int), Linux
 
@@ -101,11 +106,20 @@ def reflink_supported(src_dir: Path, dst_dir: Path) -> bool:
     return supported
 
 
+def as_link_mode(value: object) -> LinkMode | None:
+    """``value`` as a :data:`LinkMode`, or None when it is not one (e.g. read from an old or damaged meta.json)."""
+    for mode in LINK_MODES:
+        if value == mode:
+            return mode
+    return None
+
+
 def same_filesystem(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are on one device (so hardlinks can join them)."""
     return os.stat(a).st_dev == os.stat(b).st_dev
 
 
-def resolve_mode(mode: str, src: Path, dst_parent: Path) -> str:
+def resolve_mode(mode: LinkMode, src: Path, dst_parent: Path) -> LinkMode:
     """The mode really used: ``auto``/``reflink`` fall back to ``copy``, and so does ``hardlink`` across devices."""
     if mode == "hardlink" and not same_filesystem(src, dst_parent):
         log.warning("venvcache: hardlink needs one file system; %s and %s differ, copying instead", src, dst_parent)
@@ -119,7 +133,7 @@ def resolve_mode(mode: str, src: Path, dst_parent: Path) -> str:
     return mode
 
 
-def copy_tree(src: Path, dst: Path, mode: str = "auto", *, portable: bool = False) -> str:
+def copy_tree(src: Path, dst: Path, mode: LinkMode = "auto", *, portable: bool = False) -> LinkMode:
     """Copy the tree ``src`` to the new path ``dst``; return the mode really used.
 
     ``portable`` forces the pure-Python walker (used where GNU cp is missing; tests use it to keep it honest).
@@ -155,7 +169,7 @@ def copy_tree(src: Path, dst: Path, mode: str = "auto", *, portable: bool = Fals
     return used
 
 
-def _walk_copy(src: Path, dst: Path, mode: str) -> None:
+def _walk_copy(src: Path, dst: Path, mode: LinkMode) -> None:
     """Portable tree copy: dirs recreated, symlinks recreated as symlinks, files linked/cloned/copied."""
     if mode == "hardlink":
         def place(s: str, d: str) -> None:
@@ -170,22 +184,13 @@ def _walk_copy(src: Path, dst: Path, mode: str) -> None:
         def place(s: str, d: str) -> None:
             shutil.copy2(s, d, follow_symlinks=False)
 
-    dirs: list[tuple[str, str]] = []
-    for root, dirnames, filenames in os.walk(src, followlinks=False):
-        rel = os.path.relpath(root, src)
-        target_root = os.path.normpath(os.path.join(dst, rel))
-        os.mkdir(target_root)
-        dirs.append((root, target_root))
-        for name in list(dirnames):
-            s = os.path.join(root, name)
-            if os.path.islink(s):  # a symlink to a directory: keep the link, do not descend
-                os.symlink(os.readlink(s), os.path.join(target_root, name))
-                dirnames.remove(name)
-        for name in filenames:
-            s, d = os.path.join(root, name), os.path.join(target_root, name)
-            if os.path.islink(s):
-                os.symlink(os.readlink(s), d)
-            else:
-                place(s, d)
-    for s, d in reversed(dirs):  # after the files, so their mtimes stick
-        shutil.copystat(s, d, follow_symlinks=False)
+    tree = walk(src)  # the one tree walker (manifest.py): folders sorted, so parents come first
+    os.mkdir(dst)
+    for name in tree.dirs:
+        os.mkdir(os.path.join(dst, name))
+    for name, target in tree.symlinks.items():  # a symlink (to a file or a folder) stays a symlink
+        os.symlink(target, os.path.join(dst, name))
+    for name in tree.files:
+        place(os.path.join(src, name), os.path.join(dst, name))
+    for name in [*reversed(tree.dirs), ""]:  # after the files, so their mtimes stick
+        shutil.copystat(os.path.join(src, name), os.path.join(dst, name), follow_symlinks=False)

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from . import relocate
+from .manifest import Manifest, walk
 
 try:  # Python 3.14+
     from compression import zstd  # type: ignore[import-not-found,unused-ignore]
@@ -218,25 +218,15 @@ class _CompressorThread(threading.Thread):
         self.queue.put(batch)
 
 
-def check_entry_tree(env: Path, manifest: relocate.Manifest) -> list[str]:
+def check_entry_tree(env: Path, manifest: Manifest) -> list[str]:
     """The directories of ``env`` in pack order; :class:`PackError` when the tree is not its manifest.
 
     Packing a damaged local entry would poison the remote for every reader, so this refuses instead.
     """
-    files, links = relocate.walk(env)
-    if set(files) != set(manifest.files) or links != manifest.symlinks:
+    tree = walk(env)
+    if set(tree.files) != set(manifest.files) or tree.symlinks != manifest.symlinks:
         raise PackError("the local entry does not match its manifest (run 'virtualenv-cache verify')")
-    dirs: list[str] = []
-    stack = [""]
-    while stack:
-        rel = stack.pop()
-        with os.scandir(os.path.join(env, rel)) as it:
-            for item in it:
-                if item.is_dir(follow_symlinks=False):
-                    name = f"{rel}/{item.name}" if rel else item.name
-                    dirs.append(name)
-                    stack.append(name)
-    return sorted(dirs)
+    return tree.dirs
 
 
 def write_pack(entry: Path, out: BinaryIO, *, level: int = DEFAULT_LEVEL, threads: int = 0) -> PackInfo:
@@ -244,7 +234,7 @@ def write_pack(entry: Path, out: BinaryIO, *, level: int = DEFAULT_LEVEL, thread
     try:
         meta_bytes = (entry / "meta.json").read_bytes()
         manifest_bytes = (entry / "manifest.json").read_bytes()
-        manifest = relocate.Manifest.from_json(json.loads(manifest_bytes))
+        manifest = Manifest.from_json(json.loads(manifest_bytes))
     except (OSError, ValueError, KeyError) as exc:
         raise PackError(f"the local entry cannot be read: {exc}") from None
     env = str(entry / "env")
@@ -486,7 +476,7 @@ def _members(source: _Source) -> Iterable[tuple[str, bytes, int, int, int, str]]
 def _extract(source: _Source, dest: Path, key: str) -> tuple[dict[str, Any], dict[str, str]]:
     """Check and write every member; return meta.json's content and the symlinks made (name below env → target)."""
     meta: dict[str, Any] | None = None
-    manifest: relocate.Manifest | None = None
+    manifest: Manifest | None = None
     mtimes: dict[str, Any] = {}  # the entry's own mtimes (ns) from its manifest; the L1 restore compares them
     made_dirs: set[str] = set()
     seen_files: set[str] = set()
@@ -512,7 +502,7 @@ def _extract(source: _Source, dest: Path, key: str) -> tuple[dict[str, Any], dic
             try:
                 parsed = json.loads(data)
                 if name == "manifest.json":
-                    manifest = relocate.Manifest.from_json(parsed)
+                    manifest = Manifest.from_json(parsed)
                     mtimes = parsed["mtimes"] if isinstance(parsed.get("mtimes"), dict) else {}
                 elif not isinstance(parsed, dict):
                     raise ValueError("not an object")

@@ -22,18 +22,14 @@ each store's standard variables (``AWS_*``, ``GOOGLE_*``, ``AZURE_*``), e.g. ``A
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import socket
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from . import pack
-from .cache import MARKER, _rmtree, _write_json
 from .config import REMOTE_MODES, Config, remote_url
 from .errors import VenvCacheError
 from .key import KEY_RE, check_key
@@ -148,8 +144,9 @@ class Remote:
                 if self.url.lower().startswith("file://"):
                     self._store = from_url(self.url, mkdir=True)
                 else:
-                    self._store = from_url(self.url, client_options=_env_client_options(self.url),
-                                           retry_config=DEFAULT_RETRY)
+                    options: dict[str, Any] = {"client_options": _env_client_options(self.url),
+                                               "retry_config": DEFAULT_RETRY}  # obstore's TypedDicts, built here
+                    self._store = from_url(self.url, **options)
             except Exception as exc:  # obstore raises its own errors and ValueError for bad URLs or settings
                 raise VenvCacheError(f"remote {self.url!r} cannot be used: {_describe(exc)}",
                                      fix="check the URL and the store's environment variables") from None
@@ -170,7 +167,7 @@ class Remote:
         except Exception as exc:  # a remote must never fail a job: the caller builds the env instead
             log.warning("venvcache: %s; building the env instead", _describe(exc))
             log.debug("venvcache: remote fetch traceback", exc_info=True)
-            cache._bump_stats(remote_errors=1)
+            cache.counters.add(remote_errors=1)
             return False
 
     def after_store(self, cache: Cache, key: str) -> None:
@@ -182,7 +179,7 @@ class Remote:
         except Exception as exc:
             log.warning("venvcache: %s; the local cache has the entry", _describe(exc))
             log.debug("venvcache: remote upload traceback", exc_info=True)
-            cache._bump_stats(remote_errors=1)
+            cache.counters.add(remote_errors=1)
 
     # -- transfers ----------------------------------------------------------------------------------------------
     def head(self, key: str) -> dict[str, Any] | None:
@@ -222,41 +219,29 @@ class Remote:
         import obstore
 
         digest = check_key(key)
-        cache._prepare()
         started = time.perf_counter()
-        with cache._lock(digest):
-            if cache._complete(digest):  # another process filled it while we waited
+        with cache.lock(digest):
+            if cache.is_complete(digest):  # another process filled it while we waited
                 return Transfer(digest, "present")
             try:
                 result = obstore.get(self.store, digest)
             except FileNotFoundError:
-                cache._bump_stats(remote_misses=1)
+                cache.counters.add(remote_misses=1)
                 return Transfer(digest, "missing", seconds=time.perf_counter() - started)
             modified = result.meta.get("last_modified")
             if (cache.max_age is not None and isinstance(modified, datetime)
                     and datetime.now(timezone.utc) - modified > timedelta(seconds=cache.max_age)):
-                cache._bump_stats(remote_misses=1)
+                cache.counters.add(remote_misses=1)
                 return Transfer(digest, "missing", seconds=time.perf_counter() - started)
-            tmp = cache.path / ".tmp" / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-            try:
-                tmp.mkdir(mode=0o700)
+            with cache.staging_dir() as tmp:
                 try:
                     _, sha, received = pack.read_pack(result.stream(min_chunk_size=DOWNLOAD_CHUNK), tmp, key=digest)
                 except pack.PackError as exc:
-                    cache._bump_stats(remote_rejected=1)
+                    cache.counters.add(remote_rejected=1)
                     raise pack.PackError(f"the pack was rejected: {exc}") from None
-                now = time.time()
-                _write_json(tmp / "usage.json", {"last_used": now, "hits": 0})
-                _write_json(tmp / MARKER, {"key": digest})
-                entry = cache._entry(digest)
-                if os.path.lexists(entry):  # incomplete leftovers: the lock is ours and there is no marker
-                    cache._discard(entry)
-                os.rename(tmp, entry)
-            finally:
-                if os.path.lexists(tmp):
-                    _rmtree(tmp)
+                cache.publish(digest, tmp)
         seconds = time.perf_counter() - started
-        cache._bump_stats(remote_hits=1, remote_bytes_down=received, remote_seconds_down=round(seconds, 4))
+        cache.counters.add(remote_hits=1, remote_bytes_down=received, remote_seconds_down=round(seconds, 4))
         cache.prune(keep=digest)
         log.info("venvcache: fetched %s from %s (%d bytes) in %.2f s", digest[:8], self.url, received, seconds)
         return Transfer(digest, "downloaded", received, seconds, sha)
@@ -271,31 +256,27 @@ class Remote:
             raise VenvCacheError(f"remote_mode is {self.mode!r}, so nothing is uploaded to {self.url}",
                                  fix=f"set remote_mode = \"readwrite\" (or {ENV_REMOTE_MODE}=readwrite)")
         if self.head(digest) is not None:
-            cache._bump_stats(remote_upload_exists=1)
+            cache.counters.add(remote_upload_exists=1)
             return Transfer(digest, "exists", seconds=time.perf_counter() - started)
-        cache._prepare()
-        tmp = cache.path / ".tmp" / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}.pack"
-        try:
-            with cache._lock(digest):  # no eviction or refresh of the entry while it is read
-                if not cache._complete(digest):
+        with cache.staging_dir() as tmp:
+            packed = tmp / "entry.pack"
+            with cache.lock(digest):  # no eviction or refresh of the entry while it is read
+                if not cache.is_complete(digest):
                     raise VenvCacheError(f"no complete entry {digest[:12]} in the local cache", path=cache.path,
                                          fix="see 'virtualenv-cache list'")
-                with open(tmp, "wb") as fh:
-                    info = pack.write_pack(cache._entry(digest), fh)
-            with open(tmp, "rb") as fh:
+                with open(packed, "wb") as fh:
+                    info = pack.write_pack(cache.entry_path(digest), fh)
+            with open(packed, "rb") as fh:
                 try:  # a conditional put is a single request: obstore reads the pack into memory for it
                     obstore.put(self.store, digest, fh, mode="create", use_multipart=False)
                 except AlreadyExistsError:
-                    cache._bump_stats(remote_upload_exists=1)
+                    cache.counters.add(remote_upload_exists=1)
                     return Transfer(digest, "exists", seconds=time.perf_counter() - started, sha256=info.sha256)
                 except NotSupportedError:  # e.g. plain HTTP/WebDAV: no conditional put; we checked just above
                     fh.seek(0)
                     obstore.put(self.store, digest, fh, use_multipart=False)
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
         seconds = time.perf_counter() - started
-        cache._bump_stats(remote_uploads=1, remote_bytes_up=info.size, remote_seconds_up=round(seconds, 4))
+        cache.counters.add(remote_uploads=1, remote_bytes_up=info.size, remote_seconds_up=round(seconds, 4))
         log.info("venvcache: uploaded %s to %s (%d bytes) in %.2f s", digest[:8], self.url, info.size, seconds)
         return Transfer(digest, "uploaded", info.size, seconds, info.sha256)
 
@@ -322,7 +303,7 @@ class Remote:
         """A full key from a unique prefix of a key on the remote (a full key is taken as it is)."""
         if KEY_RE.fullmatch(prefix):
             return prefix
-        matches = [e["key"] for e in self.entries() if e["key"].startswith(prefix.lower())] if prefix else []
+        matches = [str(e["key"]) for e in self.entries() if e["key"].startswith(prefix.lower())] if prefix else []
         if len(matches) != 1:
             what = "no pack" if not matches else f"{len(matches)} packs"
             raise VenvCacheError(f"{what} on {self.url} match {prefix!r:.80}",

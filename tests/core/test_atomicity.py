@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from venvcache_core import Cache, NoSpaceError, VenvCacheError, make_key, relocate
+from venvcache_core import Cache, MissReason, NoSpaceError, VenvCacheError, make_key
 from venvcache_core import cache as cache_mod
+from venvcache_core.fsutil import clean_stale_stages
+from venvcache_core.manifest import Manifest
 
 
 def test_store_failing_mid_copy_publishes_nothing(tmp_path: Path, clone_venv: Callable[[Path], Path],
@@ -35,10 +37,10 @@ def test_store_out_of_space_is_a_clear_error(tmp_path: Path, clone_venv: Callabl
     env = clone_venv(tmp_path / ".venv")
     cache = Cache(tmp_path / "cache")
 
-    def full(*args: object, **kwargs: object) -> relocate.Manifest:
+    def full(*args: object, **kwargs: object) -> Manifest:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(relocate, "scan", full)
+    monkeypatch.setattr(cache_mod, "scan", full)
     with pytest.raises(NoSpaceError, match="no space left"):
         cache.store(make_key({"x": 2}), env)
     assert cache.entries() == []
@@ -59,14 +61,14 @@ def test_restore_failing_mid_way_keeps_the_old_env(tmp_path: Path, clone_venv: C
         def broken(*args: object, **kwargs: object) -> int:
             raise OSError(errno.EIO, "simulated failure while relocating")
 
-        monkeypatch.setattr(relocate, "rewrite", broken)
+        monkeypatch.setattr(cache_mod, "rewrite", broken)
         with pytest.raises(VenvCacheError, match="the old env is untouched"):
             cache.restore(key, dest)
         assert cache.entries() != []  # an I/O error is not the entry's fault
     else:
-        monkeypatch.setattr(cache_mod, "_health_problem", lambda env, expected: "interpreter does not start")
+        monkeypatch.setattr(cache_mod, "health_problem", lambda env, expected: "interpreter does not start")
         result = cache.restore(key, dest)
-        assert not result.hit and result.reason.startswith("quarantined")
+        assert not result.hit and result.reason is MissReason.QUARANTINED
         assert cache.entries() == []  # a bad entry is removed, never served
 
     assert sorted(p.relative_to(dest) for p in dest.rglob("*")) == before
@@ -81,7 +83,7 @@ def test_tampered_entry_is_quarantined_not_served(tmp_path: Path, clone_venv: Ca
     cache.store(key, src)
     (cache.path / key.digest / "env" / "pyvenv.cfg").unlink()
     result = cache.restore(key, tmp_path / "b" / ".venv")
-    assert not result.hit and "missing" in result.reason
+    assert not result.hit and "missing" in result.detail
     assert not (tmp_path / "b" / ".venv").exists() and cache.entries() == []
 
 
@@ -93,14 +95,14 @@ def test_interpreter_mismatch_is_quarantined(tmp_path: Path, clone_venv: Callabl
     meta_path = cache.path / key.digest / "meta.json"
     meta_path.write_text(meta_path.read_text().replace('"version": "', '"version": "0.'))
     result = cache.restore(key, tmp_path / "b" / ".venv")
-    assert not result.hit and "interpreter version" in result.reason
+    assert not result.hit and "interpreter version" in result.detail
 
 
 def test_crashed_swap_puts_the_old_env_back(tmp_path: Path, clone_venv: Callable[[Path], Path]) -> None:
     """The two-rename fallback died between its renames: the next restore into that place recovers the env."""
     parent = tmp_path / "b"
     parent.mkdir()
-    clone_venv(parent / "..venv.venvcache-old-deadbeef")  # where _swap moves the old env of ``.venv``
-    cache_mod._clean_stale_stages(parent, ".venv")
+    clone_venv(parent / "..venv.venvcache-old-deadbeef")  # where swap_in moves the old env of ``.venv``
+    clean_stale_stages(parent / ".venv")
     assert (parent / ".venv" / "pyvenv.cfg").is_file()
     assert [p.name for p in parent.iterdir()] == [".venv"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from venvcache_core import Cache, make_key
+from venvcache_core import Cache, MissReason, make_key
 
 
 def fill(cache: Cache, clone_venv: Callable[[Path], Path], tmp_path: Path, n: int) -> list[str]:
@@ -67,7 +67,7 @@ def test_age_limit_evicts_and_is_not_served(tmp_path: Path, clone_venv: Callable
     set_times(cache, keys[1], used=now, created=now - 3600)
     cache.max_age = 14 * 86400
     result = cache.restore(keys[0], tmp_path / "dest")
-    assert not result.hit and "expired" in result.reason
+    assert not result.hit and result.reason is MissReason.EXPIRED
     assert not (tmp_path / "dest").exists()
     assert [e.key for e in cache.entries()] == [keys[1]]
 

@@ -10,11 +10,12 @@ import pytest
 
 from venvcache_core import Cache, make_key
 from venvcache_core.linkmode import copy_tree, reflink_supported
-from venvcache_core.relocate import walk
+from venvcache_core.manifest import walk
 
 
 def tree_shape(root: Path) -> tuple[list[str], dict[str, str]]:
-    return walk(root)
+    tree = walk(root)
+    return tree.files, tree.symlinks
 
 
 @pytest.mark.parametrize("portable", [False, True], ids=["cp", "portable"])

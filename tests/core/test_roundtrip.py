@@ -9,7 +9,7 @@ from pathlib import Path
 
 from coresupport import MakeVenv, run
 
-from venvcache_core import Cache, build_key, interpreter_identity, venv_python
+from venvcache_core import Cache, MissReason, build_key, interpreter_identity, venv_python
 
 
 def key_for(env: Path, salt: str = "") -> object:
@@ -26,7 +26,7 @@ def test_round_trip_console_script_runs(tmp_path: Path, make_venv: MakeVenv, cac
 
     result = cache.restore(key, env, project_root=tmp_path / "proj")
 
-    assert result.hit, result.reason
+    assert result.hit, result.detail
     assert run([env / "bin" / "tinytool"], offline_env).stdout.strip() == "tinytool 1.0"
     assert cache.verify(str(key)) == []
     assert cache.get(str(key)).hits == 1  # type: ignore[union-attr]
@@ -51,7 +51,7 @@ def test_restore_into_another_checkout(tmp_path: Path, make_venv: MakeVenv, cach
     shutil.rmtree(old)
     result = cache.restore(key, new / ".venv", project_root=new)
 
-    assert result.hit, result.reason
+    assert result.hit, result.detail
     venv = new / ".venv"
     assert run([venv / "bin" / "tinytool"], offline_env).stdout.strip() == "tinytool 1.0"
     first = (venv / "bin" / "tinytool").read_text().splitlines()[0]
@@ -93,7 +93,7 @@ def test_restore_replaces_an_existing_env(tmp_path: Path, make_venv: MakeVenv, c
 def test_miss_leaves_destination_alone(tmp_path: Path, make_venv: MakeVenv, cache: Cache) -> None:
     env = make_venv(tmp_path / ".venv")
     result = cache.restore("0" * 64, env)
-    assert not result.hit and result.reason == "no entry"
+    assert not result.hit and result.reason is MissReason.NO_ENTRY
     assert (env / "pyvenv.cfg").is_file()
 
 

@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from relsupport import SOURCES, SourceEnv, build_venv, is_soak
 
 from venvcache_core import relocate
+from venvcache_core.manifest import scan
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +35,7 @@ def sources(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> dict[
     found = {}
     for name, (requirements, script, output) in SOURCES.items():
         path = build_venv(root / name / ".venv", wheelhouse, *requirements)
-        manifest = relocate.scan(path, relocate.path_forms([path]))
+        manifest = scan(path, relocate.path_forms([path]))
         found[name] = SourceEnv(path, manifest, script, output)
     return found
 

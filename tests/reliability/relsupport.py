@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from venvcache_core import relocate
+from venvcache_core.manifest import Manifest, scan
 
 BASE_PYTHON = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
 CLI = [sys.executable, "-m", "venvcache_core"]
@@ -39,7 +39,7 @@ class SourceEnv:
     """A venv the suites store: where it is, what it must contain, and what its console script prints."""
 
     path: Path
-    manifest: relocate.Manifest
+    manifest: Manifest
     script: str
     output: str
 
@@ -49,7 +49,7 @@ class SourceEnv:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SourceEnv:
-        return cls(Path(data["path"]), relocate.Manifest.from_json(data["manifest"]), data["script"], data["output"])
+        return cls(Path(data["path"]), Manifest.from_json(data["manifest"]), data["script"], data["output"])
 
 
 def run(cmd: list[str | os.PathLike[str]], env: dict[str, str] | None = None, cwd: Path | None = None,
@@ -89,7 +89,7 @@ def check_env(env: Path, source: SourceEnv, *, run_script: bool = True) -> list[
     """Differences between a restored env and the venv it was stored from (relocated files: no old path left)."""
     problems: list[str] = []
     try:
-        actual = relocate.scan(env)
+        actual = scan(env)
     except OSError as exc:
         return [f"cannot scan {env}: {exc}"]
     expected = source.manifest

@@ -20,13 +20,14 @@ from relsupport import CLI, SourceEnv, check_env, run, write_project
 
 from venvcache_core import Cache, relocate
 from venvcache_core.cache import MARKER
+from venvcache_core.manifest import scan
 
 
 def clone(source: SourceEnv, dest: Path) -> SourceEnv:
     """A copy of a source venv at ``dest`` with its paths rewritten, as if it had been built there."""
     shutil.copytree(source.path, dest, symlinks=True)
     relocate.rewrite(dest, source.manifest.relocate, relocate.relocation_map(str(source.path), str(dest), None, None))
-    return SourceEnv(dest, relocate.scan(dest, relocate.path_forms([dest])), source.script, source.output)
+    return SourceEnv(dest, scan(dest, relocate.path_forms([dest])), source.script, source.output)
 
 
 def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:

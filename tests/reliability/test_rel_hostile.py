@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from relsupport import CLI, SourceEnv, check_env, digest, is_soak, run, write_project
 
-from venvcache_core import Cache, VenvCacheError, config
+from venvcache_core import Cache, MissReason, VenvCacheError, config
 
 TRIED: Counter[str] = Counter()
 
@@ -233,7 +233,8 @@ BAD_KEYS = ["..", "../" + "a" * 61, "a" * 63 + "/", "a" * 32 + "\x00" + "a" * 31
 def test_bad_keys_are_rejected_everywhere(tmp_path: Path, key: str, sources: dict[str, SourceEnv]) -> None:
     cache = Cache(tmp_path / "cache")
     calls = [lambda: cache.restore(key, tmp_path / "d"), lambda: cache.store(key, sources["one"].path),
-             lambda: cache.remove(key), lambda: cache.verify_env(key, tmp_path), lambda: cache._lock(key)]
+             lambda: cache.remove(key), lambda: cache.verify_env(key, tmp_path), lambda: cache.lock(key),
+             lambda: cache.is_complete(key), lambda: cache.entry_path(key), lambda: cache.publish(key, tmp_path)]
     for call in calls:
         with pytest.raises(VenvCacheError, match="is not a cache key") as err:
             call()
@@ -338,7 +339,7 @@ def test_planted_symlinks_are_never_followed_when_deleting(tmp_path: Path, sourc
         assert cache.store(digest("newer"), sources["two"].path).evicted == [key]
     elif how == "quarantine":
         result = cache.restore(key, tmp_path / "proj" / ".venv")
-        assert not result.hit and "quarantined" in result.reason
+        assert not result.hit and result.reason is MissReason.QUARANTINED
     elif how == "expire":
         cache.max_age = 0.0
         assert not cache.restore(key, tmp_path / "proj" / ".venv").hit

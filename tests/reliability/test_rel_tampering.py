@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from relsupport import CLI, SourceEnv, check_env, digest, run, write_project
 
-from venvcache_core import Cache, VenvCacheError
+from venvcache_core import Cache, MissReason, VenvCacheError
 
 
 def site(env: Path) -> Path:
@@ -102,7 +102,7 @@ def test_restore_refuses_and_quarantines(stored: tuple[Cache, str], tamper: str,
     assert cache.restore(old, dest).hit
     TAMPERS[tamper](cache.path / key / "env")
     result = cache.restore(key, dest)
-    assert not result.hit and result.reason.startswith("quarantined"), result
+    assert not result.hit and result.reason is MissReason.QUARANTINED, result
     assert not (cache.path / key).exists() and cache.get(key) is None
     assert check_env(dest, sources["two"]) == [], "the old env was touched"
     assert cache.stats()["quarantined"] == 1
@@ -151,7 +151,7 @@ def test_restore_of_broken_metadata_is_a_miss(stored: tuple[Cache, str], damage:
     elif damage == "deep json":
         (entry / "meta.json").write_text("[" * 100_000 + "]" * 100_000)
     result = cache.restore(key, tmp_path / "proj" / ".venv")
-    assert not result.hit and "quarantined" in result.reason, result
+    assert not result.hit and result.reason is MissReason.QUARANTINED, result
     assert not entry.exists() and not (tmp_path / "proj" / ".venv").exists()
     assert (outside / "victim.txt").read_text() == f"{meta['origin']}\n", "a file outside the env was rewritten"
     if damage == "env is a symlink":
@@ -198,6 +198,6 @@ def test_hardlink_in_place_edit_is_reported(tmp_path: Path, sources: dict[str, S
     assert cache.verify_env(key, project / ".venv") == [f"changed file {rel}"]
     # and the next restore does not hand the edited file to another checkout
     again = cache.restore(key, tmp_path / "third" / ".venv")
-    assert not again.hit and "modified in place" in again.reason, again
+    assert not again.hit and "modified in place" in again.detail, again
     with pytest.raises(VenvCacheError, match="no complete cache entry"):
         cache.verify_env(digest("absent"), project / ".venv")

@@ -1,0 +1,118 @@
+"""Is an entry what it claims to be: its metadata, its tree against the manifest, the interpreter it runs."""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+import threading
+from pathlib import Path
+from typing import Any
+
+from .errors import VenvCacheError
+from .fsutil import read_json
+from .key import interpreter_identity, venv_python
+from .manifest import Manifest, scan, walk
+
+
+def meta_problem(meta: dict[str, Any]) -> str:
+    """Why an entry's ``meta.json`` cannot be used (wrong types, relocation names leaving the env), or ''."""
+    for name, kinds in (("created", (int, float)), ("bytes", (int,)), ("files", (int,)), ("origin", (str,))):
+        if type(meta.get(name)) not in kinds:
+            return f"meta.json: {name} is missing or not a {kinds[0].__name__}"
+    if not math.isfinite(meta["created"]) or meta["bytes"] < 0 or meta["files"] < 0:
+        return "meta.json: created, bytes or files out of range"
+    if not isinstance(meta.get("origin_project"), (str, type(None))):
+        return "meta.json: origin_project is not a path"
+    if not isinstance(meta.get("metadata", {}), dict):
+        return "meta.json: metadata is not an object"
+    names = meta.get("relocate", [])
+    if not isinstance(names, list) or not all(
+            isinstance(n, str) and n and "\0" not in n and not os.path.isabs(n) and ".." not in n.split("/")
+            for n in names):
+        return "meta.json: relocate is not a list of paths inside the env"
+    return ""
+
+
+def diff(manifest: Manifest, tree: Path, *, skip: frozenset[str] = frozenset(), extra: bool = True) -> list[str]:
+    """Differences between a tree and a manifest: missing, changed and (with ``extra``) unexpected files."""
+    actual = scan(tree)
+    problems = []
+    for name, expected in manifest.files.items():
+        got = actual.files.get(name)
+        if name in skip:
+            continue
+        if got is None:
+            problems.append(f"missing file {name}")
+        elif got != expected:
+            problems.append(f"changed file {name}")
+    for name, target in manifest.symlinks.items():
+        if actual.symlinks.get(name) != target:
+            problems.append(f"changed or missing symlink {name}")
+    if extra:
+        problems += [f"extra file {name}" for name in sorted(actual.files.keys() - manifest.files.keys())]
+        problems += [f"extra symlink {name}" for name in sorted(actual.symlinks.keys() - manifest.symlinks.keys())]
+    return problems
+
+
+class ManifestCheck(threading.Thread):
+    """Check, while the copy runs, that every file of the entry is there with its recorded size (and mtime)."""
+
+    def __init__(self, entry: Path) -> None:
+        super().__init__(daemon=True)
+        self.entry = entry
+        self.problem = ""
+
+    def run(self) -> None:
+        try:
+            self.problem = self._check()
+        except (OSError, ValueError, KeyError) as exc:
+            self.problem = f"unreadable manifest.json ({exc})"
+
+    def _check(self) -> str:
+        raw = read_json(self.entry / "manifest.json")
+        manifest = Manifest.from_json(raw)
+        mtimes: dict[str, Any] = raw["mtimes"] if isinstance(raw.get("mtimes"), dict) else {}
+        env = self.entry / "env"
+        try:
+            mode = os.lstat(env).st_mode
+        except OSError:
+            mode = 0
+        if not stat.S_ISDIR(mode):
+            return "env/ is missing or not a folder"
+        tree = walk(env)
+        extra = sorted(set(tree.files) - manifest.files.keys() | set(tree.symlinks) - manifest.symlinks.keys())
+        if extra:
+            return f"unexpected file env/{extra[0]}"
+        for name, (size, _) in manifest.files.items():
+            try:
+                st = os.lstat(env / name)
+            except FileNotFoundError:
+                return f"file env/{name} is missing"
+            if st.st_size != size or not stat.S_ISREG(st.st_mode):
+                return f"file env/{name} changed size"
+            if type(mtimes.get(name)) is int and st.st_mtime_ns != mtimes[name]:
+                return f"file env/{name} was modified in place"
+        for name, target in manifest.symlinks.items():
+            try:
+                if os.readlink(env / name) != target:
+                    return f"symlink env/{name} changed"
+            except OSError:
+                return f"symlink env/{name} is missing"
+        return ""
+
+
+def health_problem(env: Path, expected: Any) -> str:
+    """Why the env at ``env`` cannot be served (its interpreter does not start or is another one), or ''."""
+    python = venv_python(env)
+    if not os.path.exists(python):
+        return f"{python.relative_to(env)} is missing or its link is dangling"
+    try:
+        got = interpreter_identity(python)
+    except VenvCacheError as exc:
+        return str(exc)
+    if isinstance(expected, dict):
+        for name in ("implementation", "version", "cache_tag", "base_executable"):
+            if got.get(name) != expected.get(name):
+                return f"interpreter {name} is {got.get(name)!r}, the entry was built with {expected.get(name)!r}"
+    return ""
