@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import stat
@@ -10,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import VenvCacheError
-from .fsutil import read_json
+from .fsutil import read_json, write_json
 from .key import interpreter_identity, venv_python
 from .manifest import Manifest, scan, walk
+
+log = logging.getLogger("venvcache")
 
 
 def meta_problem(meta: dict[str, Any]) -> str:
@@ -102,15 +105,56 @@ class ManifestCheck(threading.Thread):
         return ""
 
 
-def health_problem(env: Path, expected: Any) -> str:
-    """Why the env at ``env`` cannot be served (its interpreter does not start or is another one), or ''."""
+def interpreter_file(python: Path) -> list[int]:
+    """What identifies the interpreter file ``python`` resolves to: device, inode, size and mtime (a reinstall or
+    an upgrade of the interpreter changes them)."""
+    st = os.stat(python)
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def known_identity(memo: Path, python: Path) -> dict[str, Any] | None:
+    """The identity probed earlier for the interpreter file ``python`` resolves to, if that file is unchanged."""
+    try:
+        found = read_json(memo).get(os.path.realpath(python))
+        if isinstance(found, dict) and found.get("file") == interpreter_file(python):
+            identity = found.get("identity")
+            return identity if isinstance(identity, dict) else None
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def remember_identity(memo: Path, python: Path, identity: dict[str, Any]) -> None:
+    """Note ``identity`` for the interpreter file ``python`` resolves to (best effort: a memo only saves time)."""
+    try:
+        try:
+            known = read_json(memo)
+        except (OSError, ValueError):
+            known = {}
+        known[os.path.realpath(python)] = {"file": interpreter_file(python), "identity": identity}
+        write_json(memo, known)
+    except OSError as exc:
+        log.debug("venvcache: interpreter memo not written: %s", exc)
+
+
+def health_problem(env: Path, expected: Any, memo: Path | None = None) -> str:
+    """Why the env at ``env`` cannot be served (its interpreter does not start or is another one), or ''.
+
+    ``memo``: the cache's record of interpreters probed before (:func:`remember_identity`). An interpreter file
+    probed before and unchanged since is not started again (that start was most of a restore's fixed cost); its
+    recorded identity is compared with the entry's as a fresh probe's would be.
+    """
     python = venv_python(env)
     if not os.path.exists(python):
         return f"{python.relative_to(env)} is missing or its link is dangling"
-    try:
-        got = interpreter_identity(python)
-    except VenvCacheError as exc:
-        return str(exc)
+    got = known_identity(memo, python) if memo is not None else None
+    if got is None:
+        try:
+            got = interpreter_identity(python)
+        except VenvCacheError as exc:
+            return str(exc)
+        if memo is not None:
+            remember_identity(memo, python, got)
     if isinstance(expected, dict):
         for name in ("implementation", "version", "cache_tag", "base_executable"):
             if got.get(name) != expected.get(name):
