@@ -449,7 +449,7 @@ class Cache:
             hits = self._usage(digest).get("hits", 0)
             try:  # best effort: a full cache disk must not turn a done restore into an error
                 write_json(self.entry_path(digest) / "usage.json",
-                           {"last_used": time.time(), "hits": (hits if type(hits) is int else 0) + 1})
+                           {"last_used": time.time(), "hits": (hits if type(hits) is int else 0) + 1}, durable=False)
             except OSError as exc:
                 log.debug("venvcache: usage of %s not updated: %s", digest[:8], exc)
         self.counters.add(hits=1)
