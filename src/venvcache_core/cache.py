@@ -485,11 +485,11 @@ class Cache:
             inside = os.path.realpath(stage) + os.sep
             if not all(os.path.realpath(stage / n).startswith(inside) and os.path.isfile(stage / n) for n in names):
                 return self._quarantine(digest, target, "meta.json names files to relocate that are not in the env")
-            if used == "hardlink":  # what tools rewrite in place (.tox-info.json, scripts) is the env's own
+            rewrite(stage, names, mapping)  # replaces the files it changes: they are the env's own from here on
+            if used == "hardlink":  # the rest of what tools rewrite in place (.tox-info.json, scripts) too
                 make_private(stage, [*top_level_files(stage), *names])
             elif meta.get("protected"):  # a private copy of a protected entry: writable, as a plain copy is
                 unprotect(stage)
-            rewrite(stage, names, mapping)
             problem = health_problem(stage, meta.get("interpreter"), self.interpreters)
             if problem:
                 return self._quarantine(digest, target, problem)

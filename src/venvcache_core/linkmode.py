@@ -184,12 +184,17 @@ def top_level_files(root: Path) -> list[str]:
 
 
 def make_private(root: Path, names: Iterable[str]) -> None:
-    """Replace each named file below ``root`` by a private copy of itself, writable by its owner (breaks the link
-    to an entry; content, mode and mtime are kept, so the manifest still matches)."""
+    """Make each named file below ``root`` private and writable by its owner: a linked file is replaced by a copy
+    of itself (content, mode and mtime kept, so the manifest still matches); an unlinked one only gets its write
+    bit back (relocation already replaced it)."""
     for name in names:
         path = os.path.join(root, name)
         st = os.lstat(path)
-        if not stat.S_ISREG(st.st_mode) or (st.st_nlink == 1 and st.st_mode & stat.S_IWUSR):
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        if st.st_nlink == 1:
+            if not st.st_mode & stat.S_IWUSR:
+                os.chmod(path, stat.S_IMODE(st.st_mode) | stat.S_IWUSR)
             continue
         tmp = f"{path}.venvcache-private"
         shutil.copy2(path, tmp, follow_symlinks=False)
