@@ -1031,7 +1031,9 @@ def plot_svg(bench: Bench) -> str:
         for name in names:
             value = seconds[name]
             assert value is not None
-            label = bench.scenarios[name].label.split(": ", 1)[-1]
+            label = bench.scenarios[name].label
+            for prefix in (f"tox -e {bench.envname}: ", "nox -s tests: ", "fresh CI runner: "):
+                label = label.removeprefix(prefix)  # the section title says it
             colour = PLOT_KINDS[_kind(name)][1]
             length = min(value, top) / top * bar_w
             out.append(f'<text x="{label_w}" y="{y + 15}" text-anchor="end">{html.escape(label)}</text>')
