@@ -221,7 +221,7 @@ class CachedVirtualEnv(internals.VirtualEnv):
         self._seen.append(step)
         if action == "served" and step.volatile:  # installed the project from a local path: its copy was removed
             return run()
-        logger.debug(f"venvcache: {call} {' '.join(map(str, args))}: served from the cache")
+        logger.debug(f"venvcache: {_ordinal_call(len(self._seen) - 1)} ({call}) served from the cache")
         return None
 
     def _next(self, step: Step) -> str:
