@@ -294,8 +294,6 @@ class CachedVirtualEnv(internals.VirtualEnv):
                 self._real_create()
             self._phase = Phase.UNCACHED
         elif self._phase in (Phase.PENDING, Phase.VERIFY):
-            if not self._exact:
-                self._require_hit(self._sequence_key(self._seen), f"no entry for these {_calls(len(self._seen))}")
             served, how = self._settle(self._seen, allow_exact=True)
             self._phase = Phase.SERVED if served else Phase.BUILT
             self._why = how
@@ -344,6 +342,7 @@ class CachedVirtualEnv(internals.VirtualEnv):
             if key is not None and self._restore(key, steps):
                 self._exact = True
                 return True, ""
+        self._require_hit(self._sequence_key(steps), f"no entry for these {_calls(len(steps))}")
         near = tree.nearest(digests) if not self._settings.refresh else None
         if near is not None and self._restore(near.key, steps[:len(near.steps)]):
             for step in steps[len(near.steps):]:

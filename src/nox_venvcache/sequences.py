@@ -100,10 +100,11 @@ class SequenceTree:
 
     def nearest(self, steps: Sequence[str]) -> Cached | None:
         """The entry to restore and install the rest of ``steps`` on top of: the longest cached sequence that is a
-        prefix of ``steps`` (None: none is, start from an empty env)."""
+        proper prefix of ``steps`` (None: none is, start from an empty env). The one place a "nearest entry" is
+        chosen: a partial restore (an entry that differs, then fixed up by the installer) plugs in here."""
         best: Cached | None = None
         for entry in self.entries:
-            if entry.steps and len(entry.steps) <= len(steps) and tuple(steps[:len(entry.steps)]) == entry.steps \
+            if entry.steps and len(entry.steps) < len(steps) and tuple(steps[:len(entry.steps)]) == entry.steps \
                     and (best is None or len(entry.steps) > len(best.steps)):
                 best = entry
         return best
