@@ -10,6 +10,7 @@ from __future__ import annotations
 from .cache import Cache, Entry, MissReason, RestoreResult, StoreResult
 from .config import CONFIG_FILE, SECTION, Config, default_cache_root, from_mapping, load, project_id
 from .errors import NoSpaceError, VenvCacheError
+from .explain import Change, MissExplanation, RequireHitError, diff_documents, explain_miss
 from .fsutil import stage_path
 from .inputs import (
     INSTALLER_ENV_VARS,
@@ -22,18 +23,19 @@ from .inputs import (
     walk_requirements,
 )
 from .key import (
-                  Key,
-                  build_key,
-                  canonical_json,
-                  file_digest,
-                  find_python,
-                  hash_files,
-                  interpreter_identity,
-                  make_key,
-                  tool_versions,
-                  venv_python,
+    Key,
+    build_key,
+    canonical_json,
+    file_digest,
+    find_python,
+    hash_files,
+    interpreter_identity,
+    make_key,
+    tool_versions,
+    venv_python,
 )
 from .linkmode import LINK_MODES, LinkMode, copy_tree
+from .progress import Progress, progress_wanted
 from .report import (
     describe_miss,
     describe_not_stored,
@@ -41,8 +43,11 @@ from .report import (
     describe_store,
     human_bytes,
     human_count,
+    human_saved,
     human_seconds,
+    nearest_phrase,
 )
+from .resolve import Resolution, resolve_interpreter
 
 __all__ = [
     "CONFIG_FILE",
@@ -50,14 +55,19 @@ __all__ = [
     "LINK_MODES",
     "SECTION",
     "Cache",
+    "Change",
     "Config",
     "Entry",
     "Key",
     "LinkMode",
+    "MissExplanation",
     "MissReason",
     "NoSpaceError",
     "Placeholders",
+    "Progress",
+    "RequireHitError",
     "RequirementWalk",
+    "Resolution",
     "RestoreResult",
     "StoreResult",
     "VenvCacheError",
@@ -69,20 +79,26 @@ __all__ = [
     "describe_not_stored",
     "describe_restore",
     "describe_store",
+    "diff_documents",
+    "explain_miss",
     "file_digest",
     "find_python",
     "from_mapping",
     "hash_files",
     "human_bytes",
     "human_count",
+    "human_saved",
     "human_seconds",
     "installer_env",
     "interpreter_identity",
     "load",
     "make_key",
+    "nearest_phrase",
+    "progress_wanted",
     "project_id",
     "redact",
     "requirement_files",
+    "resolve_interpreter",
     "stage_path",
     "tool_versions",
     "unpinned",
