@@ -41,14 +41,19 @@ from nox.logger import logger
 from venvcache_core import (
     Cache,
     Key,
+    MissReason,
+    RequireHitError,
+    RestoreResult,
     VenvCacheError,
     copy_tree,
     describe_miss,
     describe_not_stored,
     describe_restore,
     describe_store,
+    explain_miss,
     hash_files,
     interpreter_identity,
+    nearest_phrase,
     stage_path,
 )
 
@@ -413,10 +418,28 @@ class CachedVirtualEnv(internals.VirtualEnv):
         return created
 
     def _require_hit(self, key: Key, why: str) -> None:
-        """``NOX_VENV_CACHE_REQUIRE=1``: a miss stops the session before any installer runs."""
-        if self._settings.require and not self._settings.refresh:
-            internals.session_error(f"venvcache: {self._session}: venv cache miss {key.short} ({why}) and "
-                                    f"{settings.ENV_REQUIRE} is set: no installer runs")
+        """``NOX_VENV_CACHE_REQUIRE=1``: a miss stops the session (the key and the nearest entry named) before any
+        installer runs."""
+        if not self._settings.require or self._settings.refresh:
+            return
+        result = RestoreResult(False, key.digest, Path(self.location), reason=MissReason.NO_ENTRY, detail=why)
+        assert self._cache is not None
+        explanation = explain_miss(self._cache, key)
+        if explanation is not None:
+            result.nearest, result.differs = explanation.nearest, list(explanation.differs)
+        error = RequireHitError(result, label=self._session,
+                                fix=f"{settings.ENV_REQUIRE} is set: no installer runs; run once without it to fill "
+                                    "the cache")
+        internals.session_error(str(error))
+
+    def _explained(self, key: Key, why: str) -> str:
+        """A miss's reason, with the nearest entry by key document and what differs when there is no entry at all."""
+        if not why.startswith("no entry") or self._cache is None:
+            return why
+        explanation = explain_miss(self._cache, key)
+        if explanation is None:
+            return why
+        return f"{why}; {nearest_phrase(explanation.nearest, list(explanation.differs))}"
 
     def _store_key(self) -> Key:
         """The key the env built here is stored under: the lock files' own key while it is free, else the key of
@@ -434,12 +457,13 @@ class CachedVirtualEnv(internals.VirtualEnv):
         assert self._cache is not None
         key = self._store_key()
         location = Path(self.location)
-        logger.info(describe_miss(key, self._why or "no entry", label=self._session))
+        logger.info(describe_miss(key, self._explained(key, self._why or "no entry"), label=self._session))
         record = sequences.marker(session=self._session, family=self._family,
                                   steps=[(s.digest, s.doc, s.volatile) for s in self._seen])
         with self._snapshot_in_place():
             result = self._cache.store(key, location, project_root=self._root, replace=self._settings.refresh,
-                                       exclude=("tmp",), metadata={sequences.MARKER: record})
+                                       exclude=("tmp",), metadata={sequences.MARKER: record},
+                                       build_seconds=self._build_seconds)
         logger.info(describe_store(result, label=self._session))
         unpinned = sorted({name for step in self._seen for name in step.unpinned}, key=str.lower)
         if result.stored and unpinned:

@@ -127,8 +127,13 @@ def test_require_hit_stops_a_session_that_would_install(project: NoxProject) -> 
     """)
     required = {"NOX_VENV_CACHE_REQUIRE": "1"}
     refused = project.nox(env=required, expect=1)
-    assert "venv cache miss" in refused.output and "NOX_VENV_CACHE_REQUIRE is set" in refused.output, refused.output
+    assert "venv cache hit required" in refused.output and "NOX_VENV_CACHE_REQUIRE is set" in refused.output, \
+        refused.output
     assert not refused.lines("pip install") and "tinytool 1.0" not in refused.output
     assert project.nox().miss
     served = project.nox(env=required)
     assert served.hit and "tinytool 1.0" in served.output
+    assert "saved ~" in served.lines("venv cache hit")[0], "the entry recorded its build time"
+    project.write("noxfile.py", (project.root / "noxfile.py").read_text().replace("tinytool==1.0", "tinytool==2.0"))
+    changed = project.nox(env=required, expect=1)
+    assert "nearest" in changed.output and not changed.lines("pip install"), changed.output
