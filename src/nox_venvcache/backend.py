@@ -403,6 +403,7 @@ class CachedVirtualEnv(internals.VirtualEnv):
                 self._remove_location()
                 return False
         self._current = cached
+        self._exact = steps is not None or not cached.steps  # (the fast path restores before any call is made)
         logger.info(describe_restore(result, label=self._session))
         for step, volatile in zip(steps or (), cached.volatile, strict=False):
             if volatile:
