@@ -36,7 +36,8 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("venvcache_dir", "cache directory, relative to the ini file (default: the core's cache_path)",
                   default=None)
     parser.addini("venvcache_link_mode", "how entries are put in place: " + ", ".join(LINK_MODES)
-                  + " (default: the core's link_mode)", default=None)
+                  + " (default: the core's link_mode, but copy where that is auto: tests edit their envs)",
+                  default=None)
     parser.addini("venvcache_installer", "installer for new envs: " + ", ".join(CHOICES) + " (default: auto)",
                   default="auto")
 
@@ -59,6 +60,10 @@ def from_pytest(config: pytest.Config, *, started: float) -> Settings:
             raise VenvCacheError(f"venvcache_link_mode = {mode!r} is not valid", path=config.inipath,
                                  fix="use one of " + ", ".join(LINK_MODES))
         changes["link_mode"] = mode
+    elif core.link_mode == "auto":
+        # auto hardlinks where it can, and a test that edits its env in place (as root, whom read-only bits do
+        # not stop) would then edit the entry: each test gets a private copy unless a link mode is asked for
+        changes["link_mode"] = "copy"
     installer = str(config.getini("venvcache_installer") or "auto")
     if installer not in CHOICES:
         raise VenvCacheError(f"venvcache_installer = {installer!r} is not valid", path=config.inipath,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -56,14 +57,16 @@ if TYPE_CHECKING:
     from tox.tox_env.api import ToxEnv
 
 LOG = logging.getLogger("tox_venvcache")
+_SETTINGS_LOCK = threading.Lock()
 
 
 def _settings() -> settings_mod.Settings | None:
     """This run's validated ``[virtualenv-cache]``, read at the first env that needs it (``tox_add_core_config`` only
     keeps tox's state: a run that reuses every env never reads the section or imports the core)."""
-    if RUN.settings is None and RUN.tox_state is not None:
-        RUN.settings = settings_mod.load(RUN.tox_state)
-    return RUN.settings
+    with _SETTINGS_LOCK:  # `tox p` sets envs up in threads: the section must be declared to tox once
+        if RUN.settings is None and RUN.tox_state is not None:
+            RUN.settings = settings_mod.load(RUN.tox_state)
+        return RUN.settings
 
 
 #: tox prefixes every log line with the env name, so the core's line gets no label of its own

@@ -57,7 +57,7 @@ def compile_into(env: Path, names: Sequence[str], python: Path, cache_tag: str, 
     def run(chunk: Sequence[str]) -> None:
         listing = "".join(f"{env / name}\n" for name in chunk).encode()
         try:
-            subprocess.run([str(python), "-I", "-m", "compileall", "-q", "-q", "-i", "-"], input=listing,
+            subprocess.run([str(python), "-I", "-S", "-B", "-m", "compileall", "-q", "-q", "-i", "-"], input=listing,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=TIMEOUT, check=False)
         except (OSError, subprocess.SubprocessError) as exc:
             log.debug("venvcache: bytecode not compiled: %s", exc)

@@ -60,12 +60,16 @@ def rmtree(path: Path) -> None:
             os.unlink(path)
         return
 
-    def onerror(func: Callable[[str], object], p: str, exc: object) -> None:  # make read-only dirs deletable
+    def onerror(func: Callable[..., object], p: str, exc: object) -> None:  # make read-only dirs deletable
+        if not os.path.lexists(p):  # another cleaner (a concurrent prune) got there first
+            return
         with contextlib.suppress(OSError):
             os.chmod(os.path.dirname(p), 0o700)
             if os.path.isdir(p) and not os.path.islink(p):
                 os.chmod(p, 0o700)
-            func(p)
+                shutil.rmtree(p, ignore_errors=True)  # a folder that could not be opened: once more, now open
+            else:
+                os.unlink(p)
 
     shutil.rmtree(path, onerror=onerror)  # rmtree never follows symlinks (it unlinks them)
 

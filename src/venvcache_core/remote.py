@@ -56,6 +56,8 @@ from . import pack, signing
 from .config import REMOTE_MODES, Config, parse_age, parse_size, remote_url
 from .errors import VenvCacheError
 from .key import KEY_RE, check_key
+from .linkmode import protect
+from .manifest import walk
 from .signing import Signer, signer_from_env
 
 if TYPE_CHECKING:
@@ -309,6 +311,7 @@ class Remote:
                 except pack.PackError as exc:
                     cache.counters.add(remote_rejected=1)
                     raise pack.PackError(f"the pack was rejected: {exc}") from None
+                protect(tmp / "env", walk(tmp / "env").files)  # read-only like a local entry (it may be hardlinked)
                 cache.publish(digest, tmp)
         seconds = time.perf_counter() - started
         received = counted.bytes

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,13 @@ SOURCES = {  # name -> (requirements, console script, what it prints)
 }
 
 
+def compiled_from(name: str, files: Mapping[str, object]) -> bool:
+    """Is ``name`` the bytecode of a module in ``files``? The cache compiles what an env lacks (uv builds none)."""
+    folder, _, leaf = name.rpartition("/__pycache__/")
+    stem = leaf.split(".", 1)[0]
+    return bool(folder) and leaf.endswith(".pyc") and f"{folder}/{stem}.py" in files
+
+
 def check_env(env: Path, source: SourceEnv, *, run_script: bool = True) -> list[str]:
     """Differences between a restored env and the venv it was stored from (relocated files: no old path left)."""
     problems: list[str] = []
@@ -99,7 +107,8 @@ def check_env(env: Path, source: SourceEnv, *, run_script: bool = True) -> list[
             problems.append(f"missing {name}")
         elif name not in expected.relocate and got != (size, sha):
             problems.append(f"changed {name}")
-    problems += [f"extra {name}" for name in sorted(actual.files.keys() - expected.files.keys())]
+    problems += [f"extra {name}" for name in sorted(actual.files.keys() - expected.files.keys())
+                 if not compiled_from(name, expected.files)]
     if actual.symlinks != expected.symlinks:
         problems.append(f"symlinks differ: {sorted(set(actual.symlinks.items()) ^ set(expected.symlinks.items()))}")
     old = str(source.path).encode()
