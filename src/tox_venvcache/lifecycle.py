@@ -39,6 +39,7 @@ from venvcache_core import (
 
 from . import _tox_internals as internals
 from . import config as settings_mod
+from . import partial
 from .key import KeyResult, deps_key, lock_key
 
 if TYPE_CHECKING:
@@ -168,6 +169,7 @@ def _begin(tox_env: ToxEnv, config: Config, state: EnvState, result: KeyResult, 
     if may_restore and not refresh:
         if _restore(tox_env, config, state, key, result.originals):
             return
+        partial.restore_nearest(tox_env, config, result)  # the nearest entry, for the install to finish
     else:
         LOG.warning("%s", describe_miss(key, "refresh asked" if refresh else state.reason or "tox recreated the env",
                                         label=LABEL))
@@ -228,6 +230,8 @@ def store(tox_env: ToxEnv) -> None:
     env_dir = Path(tox_env.env_dir)
     if state.steps and not internals.steps_recorded(internals.read_info(env_dir), state.steps):
         LOG.warning("%s", describe_not_stored(key, "the deps install did not succeed", label=LABEL))
+        return
+    if not partial.may_store(tox_env, LOG):
         return
 
     def act() -> None:
@@ -297,4 +301,5 @@ def before_uv_sync(tox_env: ToxEnv, sync_cmd: Sequence[str], install_pkg: str | 
 
 def after_uv_sync(tox_env: ToxEnv) -> None:
     """``uv sync`` succeeded: store on a miss."""
+    partial.synced(tox_env)
     store(tox_env)

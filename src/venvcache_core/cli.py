@@ -1,6 +1,7 @@
 """``virtualenv-cache``: a drop-in for the original tool (``init store restore list erase``) plus ours.
 
-Exit codes: 0 success (``restore``: hit), 1 ``restore`` miss or ``verify`` found a problem, 2 error.
+Exit codes: 0 success (``restore``: hit), 1 ``restore`` miss or ``verify`` found a problem, 2 error,
+3 ``restore --nearest`` restored the nearest entry (partial: run the installer's exact sync, then ``store``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from . import (
     CONFIG_FILE,
     Cache,
     Key,
+    RestoreResult,
     VenvCacheError,
     build_key,
     default_cache_root,
@@ -30,6 +32,7 @@ from . import (
     human_seconds,
     interpreter_identity,
     load,
+    locked_distributions,
     project_id,
     venv_python,
 )
@@ -91,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refresh", action="store_true", help="replace an existing entry for the same key")
     p = add("restore", "restore the matching environment (exit 0 hit, 1 miss, 2 error)")
     p.add_argument("--python", help="interpreter the env is for (default: config 'python', else python3)")
+    p.add_argument("--nearest", action="store_true",
+                   help="on a miss, restore the entry nearest to the lock files and exit 3 (partial: run your "
+                        "installer's exact sync, e.g. uv pip sync or pip-sync, then store)")
     p = add("key", "print the key of the current inputs")
     p.add_argument("--explain", action="store_true", help="print the key document, component by component")
     p.add_argument("--python", help="interpreter to predict the key for (default: as restore)")
@@ -213,8 +219,26 @@ class App:
     def cmd_restore(self) -> int:
         key = self.key_for(self.predicted_python())
         result = self.cache.restore(key, self.config.virtualenv_path, project_root=self.config.work_dir)
+        if not result.hit and self.args.nearest:
+            result = self.restore_nearest(key)
         self.emit(result.to_json(), describe_restore(result, label=self.env_label()))
-        return 0 if result.hit else 1
+        if result.partial:
+            print("partial: run your installer's exact sync, then store", file=sys.stderr)
+        return 0 if result.hit else 3 if result.partial else 1
+
+    def restore_nearest(self, key: Key) -> RestoreResult:
+        """The nearest entry: same interpreter, salt and ``key_files``; the most ``requirements_lock_paths`` pins."""
+        root, source = self.config.work_dir, self.config.source
+        locks = hash_files(self.config.requirements_lock_paths, root, source=source)
+        wanted = {name: version for lock in locks for name, version in locked_distributions(root / lock).items()}
+        others = {name: digest for name, digest in self.lock_files().items() if name not in locks}
+
+        def same_key_files(document: Mapping[str, Any]) -> bool:
+            files = document.get("inputs", {}).get("lock_files", {})
+            return {name: digest for name, digest in files.items() if name not in locks} == others
+
+        return self.cache.restore_nearest(key, self.config.virtualenv_path, wanted, requirements=("lock_files",),
+                                          accept=same_key_files, project_root=root)
 
     def cmd_list(self) -> int:
         if self.args.remote:
