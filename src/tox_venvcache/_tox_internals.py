@@ -21,8 +21,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from venvcache_core import redact
-
 if TYPE_CHECKING:
     from tox.session.state import State
 
@@ -32,9 +30,20 @@ INFO_FILE = ".tox-info.json"
 SECTION_TOX_ENV = "ToxEnv"
 SECTION_PYTHON = "Python"
 SECTION_RUN = "PythonRun"
+#: ``RunToxEnv._setup_pkg`` installs the package as ``RunToxEnv``/``package``; the installer records the package's
+#: own dependencies (and extras) as ``RunToxEnv``/``package_deps``, then installs the package itself ``--no-deps``
+SECTION_RUN_ENV = "RunToxEnv"
+PACKAGE_STEP = "package"
+PACKAGE_DEPS_STEP = "package_deps"
+#: packaging envs (``.pkg``): ``requires`` (the build backend), ``deps``, then ``requires_for_build_<type>``
+SECTION_PACKAGE_ENV = "PythonPackageToxEnv"
+REQUIRES_STEP = "requires"
 #: the install steps of ``PythonRun._setup_env`` (``tox_on_install`` ``of_type``) whose result an entry holds
+#: (``package_deps`` under ``PythonRun`` is ``package = deps-only``)
 DEPS_STEP = "deps"
-ENV_STEPS = frozenset({"deps", "dependency-groups"})
+ENV_STEPS = frozenset({"deps", "dependency-groups", "package_deps"})
+#: top-level folders of a packaging env that belong to one build, never to an entry (``pkg_dir``, ``meta_dir``)
+PACKAGE_ENV_BUILD_FOLDERS = ("dist", ".meta")
 
 #: tox-uv's module constant listing the UV_* variables it records with the deps
 UV_RECORDED_VARS = ("tox_uv._installer", "_UV_RESOLUTION_ENV_VARS")
@@ -76,10 +85,11 @@ def deps_recorded(info: dict[str, Any]) -> bool:
     return isinstance(run, dict) and DEPS_STEP in run
 
 
-def steps_recorded(info: dict[str, Any], steps: Iterable[str]) -> bool:
+def steps_recorded(info: dict[str, Any], steps: Iterable[str], *, section: str = SECTION_RUN) -> bool:
     """Whether every install step in ``steps`` finished: tox writes a step's section only when it succeeded."""
-    run = info.get(SECTION_RUN)
-    return isinstance(run, dict) and all(step in run for step in steps)
+    recorded = info.get(section)
+    wanted = list(steps)
+    return not wanted or (isinstance(recorded, dict) and all(step in recorded for step in wanted))
 
 
 def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
@@ -92,16 +102,27 @@ def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
     return value
 
 
+#: the install records an entry keeps, per section (None: every step of the section)
+_KEPT_STEPS: dict[str, frozenset[str] | None] = {SECTION_RUN: ENV_STEPS,
+                                                 SECTION_RUN_ENV: frozenset({PACKAGE_DEPS_STEP}),
+                                                 SECTION_PACKAGE_ENV: None}
+
+
 def entry_info(info: dict[str, Any]) -> dict[str, Any]:
-    """The part of ``.tox-info.json`` an entry keeps: the env and its deps, never the package under test. tox records
-    installer variables and index options in clear (``PIP_INDEX_URL`` with its token): the entry keeps them redacted
-    by the core (:func:`adopt_info` puts this run's values back)."""
+    """The part of ``.tox-info.json`` an entry keeps: the env, its deps, the package's dependencies and a packaging
+    env's build requirements, never the package under test. tox records installer variables and index options in
+    clear (``PIP_INDEX_URL`` with its token): the entry keeps them redacted by the core (:func:`adopt_info` puts this
+    run's values back)."""
+    from venvcache_core import redact
+
     kept: dict[str, Any] = {name: info[name] for name in (SECTION_TOX_ENV, SECTION_PYTHON) if name in info}
-    run = info.get(SECTION_RUN)
-    if isinstance(run, dict):
-        steps = {step: _map_strings(value, redact) for step, value in run.items() if step in ENV_STEPS}
-        if steps:
-            kept[SECTION_RUN] = steps
+    for section, wanted in _KEPT_STEPS.items():
+        steps = info.get(section)
+        if isinstance(steps, dict):
+            found = {step: _map_strings(value, redact) for step, value in steps.items()
+                     if wanted is None or step in wanted}
+            if found:
+                kept[section] = found
     return kept
 
 
@@ -116,10 +137,85 @@ def adopt_info(restored: dict[str, Any], current: dict[str, Any], originals: Ite
             merged[name] = current[name]
         else:
             merged.pop(name, None)
+    from venvcache_core import redact
+
     clear = {redact(text): text for text in originals if redact(text) != text}
-    if clear and SECTION_RUN in merged:
-        merged[SECTION_RUN] = _map_strings(merged[SECTION_RUN], lambda text: clear.get(text, text))
+    if clear:
+        for section in _KEPT_STEPS:
+            if section in merged:
+                merged[section] = _map_strings(merged[section], lambda text: clear.get(text, text))
     return merged
+
+
+def recorded_step(info: dict[str, Any], section: str, step: str) -> Any:
+    """What tox recorded for one install step (None when the step never succeeded in this env)."""
+    steps = info.get(section)
+    return steps.get(step) if isinstance(steps, dict) else None
+
+
+def recorded_requirements(info: dict[str, Any], section: str, step: str) -> list[str] | None:
+    """The requirement list of a list-of-deps step (``{"req": [...], ...}``), None when not recorded."""
+    value = recorded_step(info, section, step)
+    req = value.get("req") if isinstance(value, dict) else None
+    return [str(item) for item in req] if isinstance(req, list) else None
+
+
+# -- the package layer and packaging envs -----------------------------------------------------------------------------
+#: ``package`` settings whose dependencies tox installs as their own recorded step before the package itself
+#: (``uv``/``uv-editable`` let uv install the package with its dependencies in one step, ``external`` has none)
+PACKAGE_TYPES_WITH_DEPS_STEP = frozenset({"wheel", "sdist", "sdist-wheel", "editable", "editable-legacy"})
+DEPS_ONLY = "deps-only"
+
+
+def static_package_deps(root: Path, extras: set[str]) -> list[str] | None:
+    """The package's dependencies with these extras, read from ``[project]`` without a build, as tox does it
+    (``tox.tox_env.python.extras.resolve_extras_static``); None when pyproject.toml declares them dynamic."""
+    from tox.tox_env.python.extras import resolve_extras_static
+
+    found = resolve_extras_static(root, extras)
+    return None if found is None else sorted(str(req) for req in found)
+
+
+def package_requirements(tox_env: Any, packages: Any) -> list[str] | None:
+    """The list tox's installer records as ``RunToxEnv``/``package_deps`` for these built packages (sorted, with
+    ``--force-dep`` applied as pip's installer does), or None when these packages install their deps some other way
+    (uv's own package types, a uv workspace source)."""
+    from packaging.requirements import Requirement
+    from tox.tox_env.python.package import EditableLegacyPackage, EditablePackage, SdistPackage, WheelPackage
+
+    installer = tox_env.installer
+    kinds = (WheelPackage, SdistPackage, EditablePackage, EditableLegacyPackage)
+    if not isinstance(packages, (list, tuple)) or not packages or not all(isinstance(p, kinds) for p in packages):
+        return None
+    deps = [dep for package in packages for dep in package.deps]
+    uv = type(installer).__name__ == "UvInstaller"
+    if uv:
+        sourced = installer._sourced_pkg_names  # a workspace member becomes ``-e .``: not a plain requirement
+        if any(isinstance(dep, Requirement) and dep.name in sourced for dep in deps):
+            return None
+        return sorted(str(dep) for dep in deps)
+    return sorted(installer._apply_force_deps(deps))
+
+
+def install_package_deps(tox_env: Any, requirements: list[str]) -> None:
+    """Run tox's own ``install_package_deps`` step now (the installer compares, installs and records it as tox does),
+    so the env can be stored with the package's dependencies and without the package; tox's own call that follows
+    finds them recorded and installs only the package."""
+    from packaging.requirements import Requirement
+
+    tox_env.installer.install([Requirement(line) for line in requirements], SECTION_RUN_ENV, PACKAGE_DEPS_STEP)
+
+
+def is_packaging_env(tox_env: Any) -> bool:
+    """Whether the env builds the package (``.pkg``, ``.pkg-cpython312``: ``PythonPackageToxEnv``)."""
+    from tox.tox_env.python.package import PythonPackageToxEnv
+
+    return isinstance(tox_env, PythonPackageToxEnv)
+
+
+def build_hooks(tox_env: Any) -> list[str]:
+    """The build types a packaging env installs ``requires_for_build_<type>`` for (``Pep517VenvPackager``)."""
+    return sorted(str(hook) for hook in getattr(tox_env, "call_require_hooks", ()) or ())
 
 
 # -- other private places ---------------------------------------------------------------------------------------------
@@ -128,6 +224,14 @@ def resolve_dependency_groups(root: Path, groups: set[str]) -> list[str]:
     from tox.tox_env.python.dependency_groups import resolve
 
     return sorted(str(req) for req in resolve(root, groups))
+
+
+def unmet_requires(requires: Iterable[Any]) -> list[str]:
+    """The ``[tox] requires`` entries the host does not meet, by tox's own check (``tox.provision._get_missing``):
+    non-empty means tox provisions ``.tox/.tox`` and runs the envs there."""
+    from tox.provision import _get_missing
+
+    return [str(requirement) for requirement, _ in _get_missing(list(requires))]
 
 
 def lock_runner_class() -> type[Any] | None:
@@ -271,6 +375,15 @@ def problems() -> tuple[str, ...]:
             found.append("tox.tox_env.python.dependency_groups.resolve(root, groups) changed its signature")
     found.extend(_config_problems())
     found.extend(_install_problems())
+    found.extend(_package_problems())
+    try:
+        from packaging.requirements import Requirement
+
+        if unmet_requires([Requirement("tox>=1"), Requirement("surely-not-installed-venvcache-probe")]) != [
+                "surely-not-installed-venvcache-probe"]:
+            found.append("tox.provision._get_missing no longer reports missing requirements as before")
+    except Exception as exc:  # any failure is what this check reports
+        found.append(f"tox.provision._get_missing cannot be called: {exc!r}")
     runner = lock_runner_class()
     if runner is None:
         try:
@@ -280,16 +393,23 @@ def problems() -> tuple[str, ...]:
         else:
             found.append(f"tox-uv has no {LOCK_RUNNER_MODULE}.{LOCK_RUNNER_CLASS} any more")
     else:
-        if runner.id() != LOCK_RUNNER_ID:
-            found.append(f"tox-uv's lock runner id is now {runner.id()!r}, not {LOCK_RUNNER_ID!r}")
-        for method, params in LOCK_RUNNER_METHODS.items():
-            func = getattr(runner, method, None)
-            if func is None:
-                found.append(f"tox-uv's {LOCK_RUNNER_CLASS}.{method} is gone")
-            elif list(inspect.signature(func).parameters) != params:
-                found.append(f"tox-uv's {LOCK_RUNNER_CLASS}.{method} now takes "
-                             f"{list(inspect.signature(func).parameters)}, expected {params}")
+        found.extend(lock_runner_problems(runner))
     return tuple(found)
+
+
+def lock_runner_problems(runner: type[Any]) -> list[str]:
+    """What no longer matches in tox-uv's lock runner (cheap: checked at every run before wrapping it)."""
+    found: list[str] = []
+    if runner.id() != LOCK_RUNNER_ID:
+        found.append(f"tox-uv's lock runner id is now {runner.id()!r}, not {LOCK_RUNNER_ID!r}")
+    for method, params in LOCK_RUNNER_METHODS.items():
+        func = getattr(runner, method, None)
+        if func is None:
+            found.append(f"tox-uv's {LOCK_RUNNER_CLASS}.{method} is gone")
+        elif list(inspect.signature(func).parameters) != params:
+            found.append(f"tox-uv's {LOCK_RUNNER_CLASS}.{method} now takes "
+                         f"{list(inspect.signature(func).parameters)}, expected {params}")
+    return found
 
 
 def _params(func: Any) -> list[str]:
@@ -363,4 +483,47 @@ def _install_problems() -> list[str]:
     else:
         if uv_vars is not None and not all(name.startswith("UV_") for name in uv_vars):
             found.append(f"tox-uv's {'.'.join(UV_RECORDED_VARS)} is no longer a set of UV_* names")
+    return found
+
+
+def _package_problems() -> list[str]:
+    """The package layer's private parts: ``resolve_extras_static``, the installers' ``_apply_force_deps`` /
+    ``_sourced_pkg_names`` / ``_install_list_of_deps``, ``Pep517VenvPackager.call_require_hooks``."""
+    found: list[str] = []
+    try:
+        from tox.tox_env.python.extras import resolve_extras_static
+        from tox.tox_env.python.package import PythonPackageToxEnv
+        from tox.tox_env.python.pip.pip_install import Pip
+        from tox.tox_env.python.virtual_env.package.pyproject import Pep517VenvPackager
+    except ImportError as exc:
+        return [f"tox's package classes moved: {exc}"]
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "pyproject.toml").write_text(
+            '[project]\nname = "p"\nversion = "1"\ndependencies = ["a>=1"]\n'
+            '[project.optional-dependencies]\nt = ["b==2"]\n', encoding="utf-8")
+        try:
+            static = sorted(str(req) for req in resolve_extras_static(Path(tmp), {"t"}) or [])
+        except Exception as exc:  # any failure is what this check reports
+            found.append(f"tox's resolve_extras_static(root, extras) failed: {exc!r}")
+        else:
+            if static != ["a>=1", "b==2"]:
+                found.append(f"tox's resolve_extras_static no longer reads [project] with extras: {static!r}")
+    for cls, method, params in ((Pip, "_apply_force_deps", ["self", "deps"]),
+                                (Pip, "_install_list_of_deps", ["self", "arguments", "section", "of_type"])):
+        func = getattr(cls, method, None)
+        if func is None or _params(func) != params:
+            found.append(f"tox's {cls.__name__}.{method}({', '.join(params[1:])}) changed")
+    try:
+        from tox_uv._installer import UvInstaller
+    except ImportError:
+        pass
+    else:
+        if not hasattr(UvInstaller, "_sourced_pkg_names"):
+            found.append("tox-uv's UvInstaller._sourced_pkg_names is gone")
+        if _params(UvInstaller._install_list_of_deps) != ["self", "arguments", "section", "of_type"]:
+            found.append("tox-uv's UvInstaller._install_list_of_deps(arguments, section, of_type) changed")
+    if PythonPackageToxEnv.__name__ != SECTION_PACKAGE_ENV:
+        found.append(f"tox's packaging env section is now named {PythonPackageToxEnv.__name__!r}")
+    if "call_require_hooks" not in Pep517VenvPackager.__init__.__code__.co_names:
+        found.append("tox's Pep517VenvPackager has no call_require_hooks any more")
     return found

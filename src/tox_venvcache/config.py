@@ -5,7 +5,8 @@ an environment variable.
   tox's own loaders (so tox.ini values get tox substitutions), validated by the core's ``from_mapping``.
 - ``virtualenv_cache = false`` in one env opts that env out.
 - ``--no-venv-cache`` (or ``TOX_NO_VENV_CACHE=1``, or ``TOX_VENV_CACHE=0``) turns the cache off for one run;
-  ``--venv-cache-refresh`` (or ``TOX_VENV_CACHE_REFRESH=1``) ignores existing entries and stores anew.
+  ``--venv-cache-refresh`` (or ``TOX_VENV_CACHE_REFRESH=1``) ignores existing entries and stores anew;
+  ``--venv-cache-require`` (or ``TOX_VENV_CACHE_REQUIRE=1``) makes a miss an error that stops the env.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from venvcache_core import SECTION, Config, VenvCacheError, from_mapping
-
 from . import _tox_internals
 
 if TYPE_CHECKING:
@@ -26,8 +25,11 @@ if TYPE_CHECKING:
     from tox.session.state import State
     from tox.tox_env.api import ToxEnv
 
+    from venvcache_core import Config
+
 ENV_KEY = "virtualenv_cache"
 ENV_SWITCH = "TOX_VENV_CACHE"
+REQUIRE_SWITCH = "TOX_VENV_CACHE_REQUIRE"
 _FALSE = {"0", "false", "no", "off"}
 
 
@@ -49,6 +51,9 @@ def add_options(parser: ToxParser) -> None:
                         help="do not restore or store virtual environments with venvcache in this run")
     parser.add_argument("--venv-cache-refresh", dest="venv_cache_refresh", action="store_true",
                         help="ignore cached virtual environments: install as usual and replace the cached copy")
+    parser.add_argument("--venv-cache-require", dest="venv_cache_require", action="store_true",
+                        help=f"a venv cache miss is an error that stops the env before any installer runs "
+                             f"(also {REQUIRE_SWITCH}=1): for offline CI, and to prove a pipeline is fully cached")
 
 
 def add_env_config(env_conf: EnvConfigSet) -> None:
@@ -78,12 +83,16 @@ def _from_ini(key: str, value: str) -> Any:
 def read_section(state: State) -> dict[str, Any]:
     """The raw ``[virtualenv-cache]`` section as tox sees it (tox.ini strings go through tox's substitutions, then
     get the TOML type the core expects)."""
+    from venvcache_core import SECTION
+
     return {key: _from_ini(key, value) if isinstance(value, _tox_internals.IniText) else value
             for key, value in _tox_internals.read_section(state, SECTION).items()}
 
 
 def load(state: State) -> Settings:
     """Validate the section of this run; a bad section is an error message, never an exception."""
+    from venvcache_core import SECTION, VenvCacheError, from_mapping
+
     try:
         root = Path(state.conf.core["tox_root"])
         source = getattr(state.conf, "src_path", None)
@@ -102,6 +111,13 @@ def run_switch_off(tox_env: ToxEnv) -> str:
     if os.environ.get(ENV_SWITCH, "").strip().lower() in _FALSE:
         return f"{ENV_SWITCH}={os.environ[ENV_SWITCH]}"
     return ""
+
+
+def require(tox_env: ToxEnv) -> bool:
+    """``--venv-cache-require`` / ``TOX_VENV_CACHE_REQUIRE=1``: a miss stops the env instead of installing."""
+    if getattr(tox_env.options, "venv_cache_require", False):
+        return True
+    return os.environ.get(REQUIRE_SWITCH, "").strip().lower() not in _FALSE | {""}
 
 
 def refresh(tox_env: ToxEnv) -> bool:

@@ -12,7 +12,9 @@ key and no secret reaches meta.json; the core relocates the env on restore.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ from venvcache_core import (
     Key,
     Placeholders,
     build_key,
+    canonical_json,
     file_digest,
     hash_files,
     installer_env,
@@ -34,6 +37,11 @@ from venvcache_core import (
 )
 
 from . import _tox_internals as internals
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 if TYPE_CHECKING:
     from tox.tox_env.api import ToxEnv
@@ -53,6 +61,11 @@ class KeyResult:
     unpinned: list[str] = field(default_factory=list)
     #: this run's strings in clear that the key (and the entry's ``.tox-info.json``) holds redacted
     originals: list[str] = field(default_factory=list)
+    #: the entry holds the package's own dependencies (``RunToxEnv``/``package_deps``): store after that step
+    package_layer: bool = False
+    #: every layer the entry records follows from the key alone (no dynamic package metadata): restoring it can never
+    #: make tox recreate the env, so it is safe even in the setup tox repeats after its own recreate
+    exact: bool = True
 
 
 def placeholders(tox_env: ToxEnv) -> Placeholders:
@@ -148,8 +161,10 @@ def deps_key(tox_env: ToxEnv, arguments: Any, config: Config) -> KeyResult:
             local.append(line.removeprefix("-e ").strip())
     groups = sorted(_conf(tox_env, "dependency_groups", set()) or ())
     group_requirements = internals.resolve_dependency_groups(_package_root(tox_env), set(groups)) if groups else []
+    package, exact = package_inputs(tox_env)
     inputs: dict[str, Any] = {
         **_common(tox_env, config),
+        "package": package,
         "deps": {"options": options, "requirements": requirements, "files": files},
         "constraints": constraints,
         "constraint_options": {name: bool(_conf(tox_env, name, False))
@@ -163,10 +178,92 @@ def deps_key(tox_env: ToxEnv, arguments: Any, config: Config) -> KeyResult:
         "extra_setup_commands": [_command(internals.command_args(cmd))
                                  for cmd in _conf(tox_env, "extra_setup_commands", []) or []],
     }
-    frozen = unpinned([*wanted, *group_requirements], constraints=pins) + local
+    package_requirements = list(package.get("requirements", [])) if package else []
+    frozen = unpinned([*wanted, *group_requirements, *package_requirements], constraints=pins) + local
     environ: Mapping[str, str] = tox_env.environment_variables
     originals = [*environ.values(), *options, *requirements, *constraints, *group_requirements]
-    return KeyResult(_build(tox_env, inputs, config), sorted(set(frozen), key=str.lower), originals)
+    return KeyResult(_build(tox_env, inputs, config), sorted(set(frozen), key=str.lower), originals,
+                     package_layer=package is not None and package["type"] != internals.DEPS_ONLY, exact=exact)
+
+
+def _pyproject(root: Path) -> dict[str, Any]:
+    """pyproject.toml of the package ({} when missing or unreadable: tox then reports it itself)."""
+    try:
+        return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _metadata_files(root: Path, pyproject: Mapping[str, Any]) -> dict[str, str]:
+    """Content digests of the files that define dynamic package metadata: pyproject.toml, setup.py, setup.cfg and
+    the requirement files named by ``[tool.setuptools.dynamic]`` or hatch's ``requirements_txt`` hook."""
+    names = ["pyproject.toml", "setup.py", "setup.cfg"]
+    tool = pyproject.get("tool", {}) if isinstance(pyproject.get("tool"), dict) else {}
+    dynamic = tool.get("setuptools", {}).get("dynamic", {}) if isinstance(tool.get("setuptools"), dict) else {}
+    for field_name in ("dependencies", "optional-dependencies"):
+        value = dynamic.get(field_name) if isinstance(dynamic, dict) else None
+        for spec in ([value] if field_name == "dependencies" else list((value or {}).values())):
+            if isinstance(spec, dict):
+                files = spec.get("file", [])
+                names.extend([files] if isinstance(files, str) else [str(name) for name in files])
+    hook = tool.get("hatch", {}).get("metadata", {}).get("hooks", {}).get("requirements_txt", {}) \
+        if isinstance(tool.get("hatch"), dict) else {}
+    if isinstance(hook, dict):
+        names.extend(str(name) for name in hook.get("files", []) or [])
+        for files in (hook.get("optional-dependencies") or {}).values():
+            names.extend(str(name) for name in files)
+    return {name: file_digest(root / name) for name in sorted(set(names)) if (root / name).is_file()}
+
+
+def package_inputs(tox_env: ToxEnv) -> tuple[dict[str, Any] | None, bool]:
+    """The package layer: what decides the package's own dependencies (with its extras) that tox installs before the
+    package. Static ``[project]`` metadata gives the requirements themselves, read without a build (as tox reads
+    them); dynamic metadata is keyed by the content of the files that define it. Returns (inputs or None when the env
+    installs no package deps of its own, whether the key predicts them exactly)."""
+    kind = str(_conf(tox_env, "package", "skip") or "skip")
+    if kind not in internals.PACKAGE_TYPES_WITH_DEPS_STEP and kind != internals.DEPS_ONLY:
+        return None, True
+    root = _package_root(tox_env)
+    extras = sorted(_conf(tox_env, "extras", set()) or ())
+    inputs: dict[str, Any] = {
+        "type": kind,
+        "extras": extras,
+        "force_dep": sorted(str(req) for req in getattr(tox_env.options, "force_dep", None) or []),
+    }
+    static = internals.static_package_deps(root, set(extras))
+    if static is not None:
+        inputs["requirements"] = static
+        return inputs, True
+    inputs["metadata_files"] = _metadata_files(root, _pyproject(root))
+    return inputs, False
+
+
+def _build_config(root: Path) -> str:
+    """One digest of what a build backend reads to answer ``get_requires_for_build_*``: pyproject.toml's
+    ``[build-system]`` and ``[tool]`` tables (not ``[project]``: a dependency bump keeps the packaging env), setup.py
+    and setup.cfg."""
+    pyproject = _pyproject(root)
+    parts: dict[str, Any] = {name: pyproject.get(name) for name in ("build-system", "tool")}
+    for name in ("setup.py", "setup.cfg"):
+        if (root / name).is_file():
+            parts[name] = file_digest(root / name)
+    return hashlib.sha256(canonical_json(parts).encode()).hexdigest()
+
+
+def package_env_key(tox_env: ToxEnv, requires: Any, config: Config) -> KeyResult:
+    """The key of a packaging env (``.pkg``), at its first install step: the build backend's requirements, the
+    build types it prepares for, the build configuration and the interpreter; the build itself runs every time."""
+    options, requirements = _requirements(requires)
+    deps_options, deps = _requirements(_conf(tox_env, "deps"))
+    inputs: dict[str, Any] = {
+        **_common(tox_env, config),
+        "requires": {"options": options, "requirements": sorted(requirements)},
+        "deps": {"options": deps_options, "requirements": deps},
+        "build_hooks": internals.build_hooks(tox_env),
+        "build_config": _build_config(_package_root(tox_env)),
+    }
+    environ: Mapping[str, str] = tox_env.environment_variables
+    return KeyResult(_build(tox_env, inputs, config), [], [*environ.values(), *options, *requirements])
 
 
 def lock_key(tox_env: ToxEnv, sync_cmd: Sequence[str], config: Config) -> KeyResult:

@@ -1,15 +1,24 @@
-"""What happens to one tox env in one run: restore before its deps install, store after a successful one.
+"""What happens to one tox env in one run: restore before its first install step, store after a successful one.
 
 The two moments, for a ``PythonRun`` env (virtualenv, tox-uv ``uv-venv-runner``):
 
-- **restore**, in ``tox_on_install`` of the ``deps`` step, the first time it fires for the env, only when tox has no
-  deps recorded (a fresh env) and the user did not ask for ``-r``. The cached env replaces the fresh one; its
-  ``.tox-info.json`` gets this run's ``ToxEnv``/``Python`` sections, so the installer, which re-reads the file,
-  finds the deps installed and skips. tox then installs the package under test as usual.
-- **store**, on a miss, as soon as the env's own install steps are over: at the next install step (the package),
-  before the commands, or at teardown, whichever comes first. The deps count as installed only if tox recorded
-  them: tox writes a step's section after that step succeeded, so a failed install stores nothing. The entry gets
-  the env without ``log/``, ``tmp/`` and the package-under-test sections of ``.tox-info.json``.
+- **restore**, in ``tox_on_install`` of the ``deps`` step, only when tox has no deps recorded (a fresh env) and the
+  user did not ask for ``-r``: the first time the step fires, and also in the setup tox repeats after its own
+  recreate (deps removed: branch switching) when the key predicts every layer exactly. The cached env replaces the
+  fresh one; its ``.tox-info.json`` gets this run's ``ToxEnv``/``Python`` sections, so the installer, which re-reads
+  the file, finds the deps, dependency groups and the package's own dependencies installed and skips them. tox then
+  installs only the package under test, from this checkout.
+- **store**, on a miss, as soon as the env's own layers are installed. With a package, that is in ``tox_on_install``
+  of the package: the plugin runs tox's own ``install_package_deps`` step first (the installer records it as it
+  always does), stores, and tox's installer then finds the package's deps installed and installs only the package.
+  Without one: before the commands, or at teardown. A layer counts as installed only if tox recorded it: tox writes
+  a step's section after that step succeeded, so a failed install stores nothing. The entry gets the env without
+  ``log/``, ``tmp/`` and the package-under-test sections of ``.tox-info.json``.
+
+A packaging env (``.pkg``) is restored at its ``requires`` step and stored at its teardown (after the build, without
+``dist/`` and ``.meta/``); tox still runs the build in this checkout. Where a restored entry's record differs from
+what tox computes, tox's own rules decide (install what was added, recreate on removals) and the plugin replaces the
+entry with the env tox ends up with.
 
 Every failure of the cache is one warning line, after which tox carries on uncached.
 """
@@ -18,10 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
-import weakref
+import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +36,8 @@ from venvcache_core import (
     Cache,
     Config,
     Key,
+    RequireHitError,
+    RestoreResult,
     VenvCacheError,
     canonical_json,
     describe_miss,
@@ -40,61 +49,22 @@ from venvcache_core import (
 from . import _tox_internals as internals
 from . import config as settings_mod
 from . import partial
-from .key import KeyResult, deps_key, lock_key
+from .key import KeyResult, deps_key, lock_key, package_env_key
+from .prompt import read_prompt, set_prompt
+from .state import RUN, EnvState
 
 if TYPE_CHECKING:
-    from tox.session.state import State
     from tox.tox_env.api import ToxEnv
 
 LOG = logging.getLogger("tox_venvcache")
 
 
-@dataclass
-class EnvState:
-    """The plugin's memory of one tox env during one run."""
-
-    first_step_seen: bool = False  # the deps step (or uv sync) already came once: never restore a second time
-    restored: bool = False
-    created: bool = False  # lock runner: tox created the venv in this run
-    key: Key | None = None
-    reason: str = ""  # why no restore is tried although the env is fresh (``recreate``)
-    steps: set[str] = field(default_factory=set)  # install steps that must have succeeded before a store
-    pending: bool = False  # a store is due once the env's install steps are over
-    replace: bool = False  # refresh, or the restored entry did not fit: replace it
-    warned_unpinned: bool = False
-
-
-class _Run:
-    """Per-process state: the settings of the current tox run and one ``EnvState`` per env object."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.settings: settings_mod.Settings | None = None
-        self.warned: set[str] = set()
-        self.envs: weakref.WeakKeyDictionary[Any, EnvState] = weakref.WeakKeyDictionary()
-
-    def state(self, tox_env: ToxEnv) -> EnvState:
-        with self.lock:
-            found = self.envs.get(tox_env)
-            if found is None:
-                found = self.envs[tox_env] = EnvState()
-            return found
-
-    def warn_once(self, message: str) -> None:
-        with self.lock:
-            if message in self.warned:
-                return
-            self.warned.add(message)
-        LOG.warning("%s", message)
-
-
-RUN = _Run()
-
-
-def configure(state: State) -> None:
-    """Read and validate ``[virtualenv-cache]`` for this tox run (errors are kept, and warned at first use)."""
-    RUN.settings = settings_mod.load(state)
-    RUN.warned.clear()
+def _settings() -> settings_mod.Settings | None:
+    """This run's validated ``[virtualenv-cache]``, read at the first env that needs it (``tox_add_core_config`` only
+    keeps tox's state: a run that reuses every env never reads the section or imports the core)."""
+    if RUN.settings is None and RUN.tox_state is not None:
+        RUN.settings = settings_mod.load(RUN.tox_state)
+    return RUN.settings
 
 
 #: tox prefixes every log line with the env name, so the core's line gets no label of its own
@@ -109,7 +79,7 @@ def _active(tox_env: ToxEnv) -> Config | None:
         RUN.warn_once("venv cache off: this tox/tox-uv changed internals venvcache relies on: " + "; ".join(problems)
                       + " (upgrade venvcache)")
         return None
-    settings = RUN.settings
+    settings = _settings()
     if settings is None:
         return None
     if settings.error:
@@ -121,9 +91,14 @@ def _active(tox_env: ToxEnv) -> Config | None:
 
 
 def _guard(tox_env: ToxEnv, what: str, action: Callable[[], None]) -> None:
-    """Run one cache action; any failure becomes one warning line and the env goes on uncached."""
+    """Run one cache action; any failure becomes one warning line and the env goes on uncached (tox's own outcomes,
+    such as the ``Fail`` of a required hit that missed, pass through)."""
+    from tox.tox_env.errors import Fail, Recreate, Skip
+
     try:
         action()
+    except (Fail, Recreate, Skip):
+        raise
     except VenvCacheError as exc:
         LOG.warning("venv cache %s failed, installing as usual: %s", what, exc)
         RUN.state(tox_env).pending = False
@@ -149,11 +124,14 @@ def _restore(tox_env: ToxEnv, config: Config, state: EnvState, key: Key, origina
     """Put the cached env in place of the fresh one; True on a hit (then tox skips the install)."""
     env_dir = Path(tox_env.env_dir)
     current = internals.read_info(env_dir)  # this run's ToxEnv/Python sections, as tox just wrote them
+    fresh_prompt = read_prompt(env_dir)  # tox-uv's ``<this checkout>[<env>]``
     result = Cache.from_config(config).restore(key, env_dir, project_root=tox_env.core["tox_root"])
     if not result.hit:
         LOG.warning("%s", describe_restore(result, label=LABEL))
+        _required(tox_env, result)
         return False
     internals.write_info(env_dir, internals.adopt_info(internals.read_info(env_dir), current, originals))
+    set_prompt(env_dir, fresh_prompt)
     for folder in (tox_env.conf["env_tmp_dir"], tox_env.conf["env_log_dir"]):
         Path(folder).mkdir(parents=True, exist_ok=True)
     state.restored = True
@@ -165,27 +143,45 @@ def _begin(tox_env: ToxEnv, config: Config, state: EnvState, result: KeyResult, 
     """Restore, or else remember that a store is due once the install steps are over."""
     key = result.key
     state.key = key
+    state.package_layer = result.package_layer
     refresh = settings_mod.refresh(tox_env)
     if may_restore and not refresh:
         if _restore(tox_env, config, state, key, result.originals):
             return
         partial.restore_nearest(tox_env, config, result)  # the nearest entry, for the install to finish
     else:
-        LOG.warning("%s", describe_miss(key, "refresh asked" if refresh else state.reason or "tox recreated the env",
-                                        label=LABEL))
+        why = "refresh asked" if refresh else state.reason or "tox recreated the env"
+        LOG.warning("%s", describe_miss(key, why, label=LABEL))
+        _required(tox_env, RestoreResult(False, key.digest, Path(tox_env.env_dir), detail=why))
+        # a fresh install the user asked for (-r, refresh) or one after an unfit entry replaces what the cache holds
+        state.replace = True
     state.pending = True
-    state.replace = state.replace or refresh
+    state.started = time.perf_counter()
     LOG.info("venv cache key %s: %s", key.short, canonical_json(key.document))
+
+
+def _required(tox_env: ToxEnv, result: RestoreResult) -> None:
+    """A miss where ``--venv-cache-require`` asks for a hit: stop the env (tox's ``Fail``) before any installer."""
+    if settings_mod.require(tox_env):
+        from tox.tox_env.errors import Fail
+
+        raise Fail(str(RequireHitError(result, label=tox_env.name)))
+
+
+def _second_setup(state: EnvState) -> bool:
+    """Called at an env's first install step: False the first time in this run; True when tox set the env up again
+    after its own recreate (the plugin then forgets any pending store: that env is gone)."""
+    again = state.first_step_seen
+    state.first_step_seen = True
+    if again:
+        state.pending = False
+    return again
 
 
 def on_deps(tox_env: ToxEnv, arguments: Any) -> None:
     """``tox_on_install(PythonRun, deps)``: restore on a hit, else arm the store."""
     state = RUN.state(tox_env)
-    first = not state.first_step_seen
-    state.first_step_seen = True
-    if not first:
-        state.replace = state.replace or state.restored  # tox threw the restored env away: that entry is unfit
-        state.pending = False
+    again = _second_setup(state)
     config = _active(tox_env)
     if config is None:
         return
@@ -195,30 +191,83 @@ def on_deps(tox_env: ToxEnv, arguments: Any) -> None:
     def act() -> None:
         result = deps_key(tox_env, arguments, config)
         inputs = result.key.document["inputs"]
-        if not (inputs["deps"]["requirements"] or inputs["deps"]["options"] or inputs["dependency_groups"]["names"]):
+        if not (inputs["deps"]["requirements"] or inputs["deps"]["options"] or inputs["dependency_groups"]["names"]
+                or inputs["package"]):
             return  # nothing is installed: a bare venv is as fast to create as to restore
         _warn_unpinned(config, state, result)
         state.steps = {internals.DEPS_STEP}
-        if tox_env.conf["recreate"]:
+        recreate = bool(tox_env.conf["recreate"])
+        may_restore = not recreate
+        if recreate:
             state.reason = "recreate"
-        _begin(tox_env, config, state, result, may_restore=first and not tox_env.conf["recreate"])
+        elif again and state.restored:
+            may_restore, state.reason = False, "the restored entry did not fit: tox recreated the env"
+        elif again and not result.exact:
+            # a restore in tox's second setup must not make tox recreate once more (an error in tox)
+            may_restore, state.reason = False, "tox recreated the env and the package metadata is dynamic"
+        _begin(tox_env, config, state, result, may_restore=may_restore)
 
     _guard(tox_env, "restore", act)
 
 
-def on_install(tox_env: ToxEnv, section: str, of_type: str) -> None:
-    """Any other install step: the env's own steps are remembered, the first later one (the package) stores."""
+def on_install(tox_env: ToxEnv, arguments: Any, section: str, of_type: str) -> None:
+    """Any other install step of a run env: the env's own steps are remembered; the package step stores (after the
+    package's own deps); any other later step stores as it is."""
     state = RUN.state(tox_env)
-    if not state.pending:
-        return
     if section == internals.SECTION_RUN and of_type in internals.ENV_STEPS:
-        state.steps.add(of_type)
+        if state.pending:
+            state.steps.add(of_type)
+        return
+    store_package_envs(tox_env)  # the package is built: its packaging envs are set up
+    if section == internals.SECTION_RUN_ENV and of_type == internals.PACKAGE_STEP and state.package_layer:
+        on_package(tox_env, arguments)
         return
     store(tox_env)
 
 
+def on_package(tox_env: ToxEnv, packages: Any) -> None:
+    """``tox_on_install(RunToxEnv, package)``: the package is built and its deps known. On a miss, install them now as
+    tox's own step and store; on a hit, check that the entry holds exactly these deps (else tox's rules apply and
+    the entry is replaced by the env tox ends up with)."""
+    state = RUN.state(tox_env)
+    if not (state.pending or state.restored) or state.key is None or _active(tox_env) is None:
+        return
+    requirements = internals.package_requirements(tox_env, packages)
+    if requirements is None:
+        store(tox_env)  # these packages install their own deps: the entry holds the env's own layers only
+        return
+    if state.restored and not state.pending:
+        recorded = internals.recorded_requirements(internals.read_info(Path(tox_env.env_dir)),
+                                                   internals.SECTION_RUN_ENV, internals.PACKAGE_DEPS_STEP)
+        if recorded == requirements:
+            return  # tox finds the package's deps installed and installs only the package
+        removed = sorted(set(recorded or ()) - set(requirements))
+        LOG.warning("venv cache entry %s holds other package deps than this build needs (%s): %s", state.key.short,
+                    ", ".join(removed or sorted(set(requirements) - set(recorded or ()))),
+                    "tox recreates the env, and the cache stores the new one" if removed else
+                    "installing the added ones and replacing the entry")
+        state.replace = True
+        if removed:
+            return  # tox's installer raises Recreate; its second setup installs and stores
+        state.pending = True
+    internals.install_package_deps(tox_env, requirements)  # tox's own step: a failure is tox's install failure
+    state.steps.add(internals.PACKAGE_DEPS_STEP)
+    store(tox_env)
+
+
+def store_package_envs(tox_env: ToxEnv) -> None:
+    """Store the packaging envs of a run env whose store is due: once the run env reaches its package step (or its
+    commands, or its teardown) they are set up, and tox tears the last one down without a hook."""
+    for package_env in getattr(tox_env, "package_envs", None) or ():
+        found = RUN.envs.get(package_env)
+        if found is not None and found.pending:
+            store(package_env)
+
+
 def store(tox_env: ToxEnv) -> None:
     """Store the env if a store is due and every install step it depends on succeeded."""
+    if not internals.is_packaging_env(tox_env):
+        store_package_envs(tox_env)
     state = RUN.state(tox_env)
     if not state.pending or state.key is None:
         return
@@ -228,27 +277,52 @@ def store(tox_env: ToxEnv) -> None:
     if config is None:
         return
     env_dir = Path(tox_env.env_dir)
-    if state.steps and not internals.steps_recorded(internals.read_info(env_dir), state.steps):
+    info = internals.read_info(env_dir)
+    run_steps = state.steps - {internals.PACKAGE_DEPS_STEP} if state.package_layer else state.steps
+    if (not internals.steps_recorded(info, run_steps, section=state.section)
+            or (state.package_layer and internals.PACKAGE_DEPS_STEP in state.steps
+                and internals.recorded_step(info, internals.SECTION_RUN_ENV, internals.PACKAGE_DEPS_STEP) is None)):
         LOG.warning("%s", describe_not_stored(key, "the deps install did not succeed", label=LABEL))
         return
     if not partial.may_store(tox_env, LOG):
         return
 
+    built = _build_seconds(tox_env, state)
+
     def act() -> None:
         with _entry_view(tox_env):
             result = Cache.from_config(config).store(key, env_dir, project_root=tox_env.core["tox_root"],
                                                      replace=state.replace, exclude=_session_folders(tox_env),
-                                                     metadata={"tox_env": tox_env.name})
+                                                     metadata={"tox_env": tox_env.name}, build_seconds=built)
+        state.build_seconds = built
         LOG.warning("%s", describe_store(result, label=LABEL))
 
     _guard(tox_env, "store", act)
 
 
+def _build_seconds(tox_env: ToxEnv, state: EnvState) -> float | None:
+    """How long the install the plugin watched took: from the miss to the store, less what the env's packaging envs
+    took in between (stored, and counted, on their own)."""
+    if state.started is None:
+        return None
+    spent = time.perf_counter() - state.started
+    for package_env in getattr(tox_env, "package_envs", None) or () if not internals.is_packaging_env(tox_env) else ():
+        found = RUN.envs.get(package_env)
+        if found is not None and found.build_seconds is not None and found.started is not None \
+                and found.started >= state.started:
+            spent -= found.build_seconds
+    return max(spent, 0.0)
+
+
 def _session_folders(tox_env: ToxEnv) -> list[str]:
-    """``log/`` and ``tmp/`` (tox's ``env_log_dir``/``env_tmp_dir`` when inside the env): left out of the entry."""
+    """``log/`` and ``tmp/`` (tox's ``env_log_dir``/``env_tmp_dir`` when inside the env), and a packaging env's build
+    output (``dist/``, ``.meta/``): left out of the entry."""
     env_dir = Path(tox_env.env_dir)
     folders = (Path(tox_env.conf["env_log_dir"]), Path(tox_env.conf["env_tmp_dir"]))
-    return sorted(folder.name for folder in folders if folder.parent == env_dir)
+    names = {folder.name for folder in folders if folder.parent == env_dir}
+    if internals.is_packaging_env(tox_env):
+        names.update(name for name in internals.PACKAGE_ENV_BUILD_FOLDERS if (env_dir / name).exists())
+    return sorted(names)
 
 
 @contextlib.contextmanager
@@ -268,16 +342,44 @@ def _entry_view(tox_env: ToxEnv) -> Iterator[None]:
 
 
 def teardown(tox_env: ToxEnv) -> None:
-    """Last chance to store (setup failed after the deps, or ``--notest``), then forget the env."""
+    """Last chance to store (setup failed after the deps, ``--notest``, a packaging env after its builds)."""
     store(tox_env)
 
 
+# -- packaging envs (.pkg) -------------------------------------------------------------------------------------------
+def on_package_env_install(tox_env: ToxEnv, arguments: Any, section: str, of_type: str) -> None:
+    """``tox_on_install`` of a packaging env: restore (or arm the store) at ``requires``, its first step; remember
+    the later ones (``deps``, ``requires_for_build_<type>``): the store at teardown needs them all recorded."""
+    if section != internals.SECTION_PACKAGE_ENV:
+        return
+    state = RUN.state(tox_env)
+    state.section = internals.SECTION_PACKAGE_ENV
+    if of_type != internals.REQUIRES_STEP:
+        if state.pending:
+            state.steps.add(of_type)
+        return
+    again = _second_setup(state)
+    config = _active(tox_env)
+    if config is None:
+        return
+    if internals.recorded_step(internals.read_info(Path(tox_env.env_dir)), internals.SECTION_PACKAGE_ENV,
+                               internals.REQUIRES_STEP) is not None:
+        return  # tox reuses its packaging env
+
+    def act() -> None:
+        result = package_env_key(tox_env, arguments, config)
+        state.steps = {internals.REQUIRES_STEP}
+        recreate = bool(tox_env.conf["recreate"])
+        if recreate:
+            state.reason = "recreate"
+        elif again:
+            state.reason = "tox recreated the env"
+        _begin(tox_env, config, state, result, may_restore=not recreate and not again)
+
+    _guard(tox_env, "restore", act)
+
+
 # -- tox-uv's uv-venv-lock-runner ------------------------------------------------------------------------------------
-def on_lock_created(tox_env: ToxEnv) -> None:
-    """The lock runner created its venv in this run (only then is there something to restore into)."""
-    RUN.state(tox_env).created = True
-
-
 def before_uv_sync(tox_env: ToxEnv, sync_cmd: Sequence[str], install_pkg: str | None) -> None:
     """Right before ``uv sync``: restore a fresh venv (``uv sync`` then only checks it and installs the project)."""
     state = RUN.state(tox_env)

@@ -10,13 +10,33 @@ overrides private tox-uv methods, so it is built in ``_tox_internals``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from . import _tox_internals as internals
-from . import lifecycle
+from .state import RUN
+
+
+def _created(tox_env: Any) -> None:
+    """The lock runner created its venv in this run (only then is there something to restore into)."""
+    RUN.state(tox_env).created = True
+
+
+def _before_sync(tox_env: Any, sync_cmd: Sequence[str], install_pkg: str | None) -> None:
+    if RUN.state(tox_env).created:  # a reused venv never imports the core
+        from . import lifecycle
+
+        lifecycle.before_uv_sync(tox_env, sync_cmd, install_pkg)
+
+
+def _after_sync(tox_env: Any) -> None:
+    found = RUN.envs.get(tox_env)
+    if found is not None and found.pending:
+        from . import lifecycle
+
+        lifecycle.after_uv_sync(tox_env)
 
 
 def wrap(base: type[Any]) -> type[Any]:
     """A subclass of tox-uv's lock runner (or of whatever is registered under its id) that calls the cache."""
-    return internals.wrap_lock_runner(base, created=lifecycle.on_lock_created, before_sync=lifecycle.before_uv_sync,
-                                      after_sync=lifecycle.after_uv_sync)
+    return internals.wrap_lock_runner(base, created=_created, before_sync=_before_sync, after_sync=_after_sync)

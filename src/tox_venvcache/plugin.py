@@ -2,6 +2,10 @@
 
 Each hook only routes to :mod:`tox_venvcache.lifecycle`; none of them may break a tox run, so an unexpected error
 here is one warning line and tox goes on as if the plugin were not installed.
+
+Installed but idle costs nothing: this module imports only tox and the light ``state``/``config``/``_tox_internals``
+modules; ``lifecycle`` (and with it the core) is imported when an env is fresh or a store is due. A run that
+reuses every env reads each env's ``.tox-info.json`` once and returns.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tox.plugin import impl
 
 from . import _tox_internals as internals
-from . import config, lifecycle
-from .lock_runner import wrap
+from . import config
+from . import state as run_state
 
 if TYPE_CHECKING:
     from tox.config.cli.parser import ToxParser
@@ -28,12 +32,18 @@ F = TypeVar("F", bound=Callable[..., None])
 
 
 def _never_fails(hook: F) -> F:
-    """A hook that logs a warning instead of raising: the cache is an optimisation, never a reason to fail."""
+    """A hook that logs a warning instead of raising: the cache is an optimisation, never a reason to fail. tox's own
+    outcomes pass through (``Fail``/``Recreate``/``Skip``, a failed install's ``SystemExit``): the package deps step
+    the plugin runs for tox is tox's step, and fails as tox's."""
 
     @functools.wraps(hook)
     def safe(*args: Any, **kwargs: Any) -> None:
+        from tox.tox_env.errors import Fail, Recreate, Skip
+
         try:
             hook(*args, **kwargs)
+        except (Fail, Recreate, Skip):
+            raise
         except Exception as exc:  # the cache must never break a tox run
             logging.getLogger("tox_venvcache").warning("venv cache skipped: %s: %s", type(exc).__name__, exc)
 
@@ -45,13 +55,15 @@ def _never_fails(hook: F) -> F:
 def tox_register_tox_env(register: ToxEnvRegister) -> None:
     """Wrap tox-uv's ``uv-venv-lock-runner`` (registered by tox-uv before us: trylast)."""
     base = internals.lock_runner_class()
-    if base is None or internals.problems():
+    if base is None or internals.lock_runner_problems(base):
         return
     try:
         current = register.runner(internals.LOCK_RUNNER_ID)
     except KeyError:
         return
     if issubclass(current, base) and not getattr(current, "venvcache_wrapped", False):
+        from .lock_runner import wrap
+
         register.add_run_env(wrap(current))
 
 
@@ -64,8 +76,16 @@ def tox_add_option(parser: ToxParser) -> None:
 @impl
 @_never_fails
 def tox_add_core_config(core_conf: ConfigSet, state: State) -> None:
-    """Read ``[virtualenv-cache]`` once per run."""
-    lifecycle.configure(state)
+    """A new run: ``[virtualenv-cache]`` is read at the first env that needs the cache. When tox is about to provision
+    ``.tox/.tox`` for ``requires`` the host does not meet, say once that the provisioned tox caches nothing unless
+    venvcache is among those ``requires`` (the plugin cannot add itself: the index may not have this build)."""
+    run_state.configure(state)
+    requires = core_conf["requires"]
+    unmet = internals.unmet_requires(requires)
+    if unmet and not any(getattr(req, "name", "").lower() == "venvcache" for req in requires):
+        logging.getLogger("tox_venvcache").warning(
+            "venv cache off in this run: tox provisions .tox/.tox for requires the host does not meet (%s), and that "
+            "tox has no venvcache; add venvcache to requires in [tox] to cache its envs", ", ".join(unmet))
 
 
 @impl
@@ -77,26 +97,61 @@ def tox_add_env_config(env_conf: EnvConfigSet, state: State) -> None:
 @impl
 @_never_fails
 def tox_on_install(tox_env: ToxEnv, arguments: Any, section: str, of_type: str) -> None:
-    """Restore before a run env's deps step; store at the first install step after the env's own ones."""
+    """Restore before a run env's deps step (a packaging env's ``requires``); store once the env's layers are in."""
     from tox.tox_env.runner import RunToxEnv
 
-    if not isinstance(tox_env, RunToxEnv):
-        return  # packaging envs are not cached
-    if section == internals.SECTION_RUN and of_type == internals.DEPS_STEP:
+    run_env = isinstance(tox_env, RunToxEnv)
+    if not run_env and not internals.is_packaging_env(tox_env):
+        return
+    if _reused(tox_env, section, of_type):
+        return
+    from . import lifecycle
+
+    if not run_env:
+        lifecycle.on_package_env_install(tox_env, arguments, section, of_type)
+    elif section == internals.SECTION_RUN and of_type == internals.DEPS_STEP:
         lifecycle.on_deps(tox_env, arguments)
     else:
-        lifecycle.on_install(tox_env, section, of_type)
+        lifecycle.on_install(tox_env, arguments, section, of_type)
+
+
+def _reused(tox_env: ToxEnv, section: str, of_type: str) -> bool:
+    """The fast path of an env tox reuses (nothing recorded by the plugin for it in this run): True when the hook has
+    nothing to do. At the env's first step that is tox's own record of the step; at a later one, no restore and no
+    pending store."""
+    env_state = run_state.RUN.state(tox_env)
+    first = (section, of_type) in {(internals.SECTION_RUN, internals.DEPS_STEP),
+                                   (internals.SECTION_PACKAGE_ENV, internals.REQUIRES_STEP)}
+    if first:
+        if env_state.first_step_seen or internals.recorded_step(internals.read_info(tox_env.env_dir), section,
+                                                                of_type) is None:
+            return False
+        env_state.first_step_seen = True  # tox's second setup after its recreate must know it is one
+        return True
+    return not (env_state.restored or _store_due(tox_env))
+
+
+def _store_due(tox_env: ToxEnv) -> bool:
+    """Whether the env, or a packaging env of this run env, waits for its store."""
+    envs = [tox_env, *(getattr(tox_env, "package_envs", None) or ())]
+    return any((found := run_state.RUN.envs.get(env)) is not None and found.pending for env in envs)
 
 
 @impl
 @_never_fails
 def tox_before_run_commands(tox_env: ToxEnv) -> None:
     """Store an env that had no package to install (``skip_install``, ``no_package``)."""
-    lifecycle.store(tox_env)
+    if _store_due(tox_env):
+        from . import lifecycle
+
+        lifecycle.store(tox_env)
 
 
 @impl
 @_never_fails
 def tox_env_teardown(tox_env: ToxEnv) -> None:
-    """Store when setup stopped after the deps (a package build failed, ``--notest``)."""
-    lifecycle.teardown(tox_env)
+    """Store when setup stopped after the deps (a package build failed, ``--notest``), or a packaging env's."""
+    if _store_due(tox_env):
+        from . import lifecycle
+
+        lifecycle.teardown(tox_env)

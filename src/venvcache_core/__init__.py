@@ -10,6 +10,7 @@ from __future__ import annotations
 from .cache import Cache, Entry, MissReason, RestoreResult, StoreResult
 from .config import CONFIG_FILE, SECTION, Config, default_cache_root, from_mapping, load, project_id
 from .errors import NoSpaceError, VenvCacheError
+from .explain import Change, MissExplanation, RequireHitError, diff_documents, explain_miss
 from .fsutil import stage_path
 from .inputs import (
     INSTALLER_ENV_VARS,
@@ -22,16 +23,16 @@ from .inputs import (
     walk_requirements,
 )
 from .key import (
-                  Key,
-                  build_key,
-                  canonical_json,
-                  file_digest,
-                  find_python,
-                  hash_files,
-                  interpreter_identity,
-                  make_key,
-                  tool_versions,
-                  venv_python,
+    Key,
+    build_key,
+    canonical_json,
+    file_digest,
+    find_python,
+    hash_files,
+    interpreter_identity,
+    make_key,
+    tool_versions,
+    venv_python,
 )
 from .linkmode import LINK_MODES, LinkMode, copy_tree
 from .nearest import (
@@ -50,8 +51,11 @@ from .report import (
     describe_store,
     human_bytes,
     human_count,
+    human_saved,
     human_seconds,
+    nearest_phrase,
 )
+from .resolve import Resolution, resolve_interpreter
 
 __all__ = [
     "CONFIG_FILE",
@@ -59,15 +63,19 @@ __all__ = [
     "LINK_MODES",
     "SECTION",
     "Cache",
+    "Change",
     "Config",
     "Entry",
     "Key",
     "LinkMode",
+    "MissExplanation",
     "MissReason",
     "Nearest",
     "NoSpaceError",
     "Placeholders",
+    "RequireHitError",
     "RequirementWalk",
+    "Resolution",
     "RestoreResult",
     "StoreResult",
     "VenvCacheError",
@@ -80,13 +88,16 @@ __all__ = [
     "describe_partial",
     "describe_restore",
     "describe_store",
+    "diff_documents",
     "distribution_changes",
+    "explain_miss",
     "file_digest",
     "find_python",
     "from_mapping",
     "hash_files",
     "human_bytes",
     "human_count",
+    "human_saved",
     "human_seconds",
     "installed_distributions",
     "installer_env",
@@ -95,10 +106,12 @@ __all__ = [
     "locked_distributions",
     "make_key",
     "nearest_entry",
+    "nearest_phrase",
     "pinned_distributions",
     "project_id",
     "redact",
     "requirement_files",
+    "resolve_interpreter",
     "stage_path",
     "tool_versions",
     "unpinned",

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from . import gc
 from .config import Config
 from .errors import NoSpaceError, VenvCacheError
+from .explain import explain_miss
 from .fsutil import clean_stale_stages, discard, no_space, read_json, rmtree, stage_path, swap_in, temp_name, write_json
 from .key import Key, check_key, interpreter_identity, venv_python
 from .keylock import Lock, key_lock
@@ -76,6 +77,9 @@ class Entry:
     origin: str
     link_mode: LinkMode | None
     metadata: dict[str, Any] = field(default_factory=dict)
+    build_seconds: float | None = None  # how long building the env took, as the store was told
+    saved_seconds: float = 0.0  # build time minus restore time, summed over this entry's hits
+    hostname: str = ""  # the host that last used (or stored) the entry, as the original tool's list shows
 
     def to_json(self) -> dict[str, Any]:
         """The entry as ``list --json`` prints it."""
@@ -96,6 +100,9 @@ class RestoreResult:
     link_mode: LinkMode | None = None
     reason: MissReason | None = None  # None on a hit
     detail: str = ""  # the miss reason in words, e.g. "quarantined: file env/bin/python changed size"
+    saved_seconds: float = 0.0  # on a hit: the entry's build time minus this restore's (0 when not recorded)
+    nearest: str | None = None  # on a miss: the entry nearest by key document (explain.py)
+    differs: list[str] = field(default_factory=list)  # on a miss: what differs from it, in short phrases
     #: a partial restore (:meth:`Cache.restore_nearest`): ``dest`` holds the nearest entry ``source``, not ``key``'s
     #: env; ``differ`` of ``total`` distributions are still to add, remove or change (an exact sync does it)
     source: str = ""
@@ -112,7 +119,8 @@ class RestoreResult:
         result = {"result": "hit" if self.hit else "partial" if self.partial else "miss", "key": self.key,
                   "dest": str(self.dest), "seconds": round(self.seconds, 4), "bytes": self.bytes, "files": self.files,
                   "link_mode": self.link_mode or "", "reason": self.reason.value if self.reason else "",
-                  "detail": self.detail}
+                  "detail": self.detail, "saved_seconds": round(self.saved_seconds, 2), "nearest": self.nearest,
+                  "differs": list(self.differs)}
         if self.partial:
             result |= {"source": self.source, "differ": self.differ, "total": self.total}
         return result
@@ -139,6 +147,13 @@ class StoreResult:
 
 def _miss(digest: str, target: Path, reason: MissReason, detail: str) -> RestoreResult:
     return RestoreResult(False, digest, target, reason=reason, detail=detail)
+
+
+def _seconds(value: Any) -> float | None:
+    """A recorded duration, or None when absent or not a finite non-negative number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        return None
+    return float(value)
 
 
 def _exclusions(exclude: Iterable[str]) -> frozenset[str]:
@@ -305,7 +320,10 @@ class Cache:
         return Entry(key=key, path=self.entry_path(key), created=float(meta["created"]), last_used=float(last_used),
                      hits=hits if type(hits) is int else 0, bytes=meta["bytes"], files=meta["files"],
                      python=str(meta.get("python", "")), origin=meta["origin"],
-                     link_mode=as_link_mode(meta.get("link_mode")), metadata=dict(meta.get("metadata", {})))
+                     link_mode=as_link_mode(meta.get("link_mode")), metadata=dict(meta.get("metadata", {})),
+                     build_seconds=_seconds(meta.get("build_seconds")),
+                     saved_seconds=_seconds(usage.get("saved_seconds")) or 0.0,
+                     hostname=str(usage.get("hostname") or meta.get("host") or ""))
 
     def entries(self) -> list[Entry]:
         """All complete entries, most recently used first."""
@@ -332,13 +350,17 @@ class Cache:
     # -- store -------------------------------------------------------------------------------------------------
     def store(self, key: Key | str, src: str | os.PathLike[str], *, project_root: str | os.PathLike[str] | None = None,
               replace: bool = False, exclude: Iterable[str] = (),
-              metadata: Mapping[str, Any] | None = None) -> StoreResult:
+              metadata: Mapping[str, Any] | None = None, build_seconds: float | None = None) -> StoreResult:
         """Publish a copy of the env ``src`` under ``key``; an existing complete entry wins unless ``replace``.
 
         ``exclude``: paths inside the env left out of the entry (e.g. ``("log", "tmp")``); ``metadata``: a JSON
-        object kept with the entry (``Entry.metadata``).
+        object kept with the entry (``Entry.metadata``); ``build_seconds``: how long building the env took (the
+        install the front end watched), so each hit can count the time it saved.
         """
         started = time.perf_counter()
+        if build_seconds is not None and _seconds(build_seconds) is None:
+            raise VenvCacheError(f"build time {build_seconds!r:.40} is not a number of seconds",
+                                 fix="pass a non-negative number (or None when unknown)")
         digest = check_key(str(key))
         document = dict(key.document) if isinstance(key, Key) else {}
         source = Path(os.path.abspath(src))
@@ -370,6 +392,7 @@ class Cache:
                     "bytes": manifest.bytes, "files": len(manifest.files), "relocate": manifest.relocate,
                     "host": socket.gethostname(), "metadata": dict(metadata or {}),
                     "distributions": installed_distributions(source),  # for restore_nearest
+                    "build_seconds": _seconds(build_seconds),
                 }
                 # mtimes of the copy: restore compares them (free: it lstats every file anyway), so an in-place edit
                 # of a same-sized file (hardlink mode) is caught without hashing; verify still hashes
@@ -423,11 +446,11 @@ class Cache:
         self._check_dest(target)
         if not self.is_complete(digest) and not (self.remote is not None and self.remote.fetch_into(self, digest)):
             self.counters.add(misses=1)
-            return _miss(digest, target, MissReason.NO_ENTRY, "no entry")
+            return self._explained(key, _miss(digest, target, MissReason.NO_ENTRY, "no entry"))
         with self.lock(digest):
             if not self.is_complete(digest):  # evicted while we waited
                 self.counters.add(misses=1)
-                return _miss(digest, target, MissReason.NO_ENTRY, "no entry")
+                return self._explained(key, _miss(digest, target, MissReason.NO_ENTRY, "no entry"))
             try:
                 meta = self._meta(digest)
             except (OSError, ValueError) as exc:
@@ -443,13 +466,20 @@ class Cache:
             result = self._restore_locked(digest, meta, target, project_root)
             if not result.hit:
                 return result
-            hits = self._usage(digest).get("hits", 0)
+            result.seconds = time.perf_counter() - started
+            build = _seconds(meta.get("build_seconds"))
+            result.saved_seconds = max(0.0, build - result.seconds) if build is not None else 0.0
+            usage = self._usage(digest)
+            hits = usage.get("hits", 0)
             try:  # best effort: a full cache disk must not turn a done restore into an error
                 write_json(self.entry_path(digest) / "usage.json",
-                           {"last_used": time.time(), "hits": (hits if type(hits) is int else 0) + 1})
+                           {"last_used": time.time(), "hits": (hits if type(hits) is int else 0) + 1,
+                            "hostname": socket.gethostname(),
+                            "saved_seconds": round((_seconds(usage.get("saved_seconds")) or 0.0)
+                                                   + result.saved_seconds, 3)})
             except OSError as exc:
                 log.debug("venvcache: usage of %s not updated: %s", digest[:8], exc)
-        self.counters.add(hits=1)
+        self.counters.add(hits=1, saved_seconds=round(result.saved_seconds, 3))
         result.seconds = time.perf_counter() - started
         return result
 
@@ -470,9 +500,20 @@ class Cache:
         if not result.hit:
             return _miss(key.digest, target, result.reason or MissReason.NO_ENTRY, result.detail)
         return RestoreResult(False, key.digest, target, time.perf_counter() - started, result.bytes, result.files,
-                             result.link_mode, MissReason.PARTIAL,
-                             f"{found.differ} of {found.total} packages differ", found.entry.key, found.differ,
-                             found.total)
+                             result.link_mode, MissReason.PARTIAL, f"{found.differ} of {found.total} packages differ",
+                             source=found.entry.key, differ=found.differ, total=found.total)
+
+    def _explained(self, key: Key | str, result: RestoreResult) -> RestoreResult:
+        """A miss with the nearest entry and what differs filled in (when ``key`` carries its document)."""
+        if isinstance(key, Key) and key.document:
+            try:
+                found = explain_miss(self, key)
+            except (OSError, ValueError) as exc:  # explaining is a courtesy: never fail a restore for it
+                log.debug("venvcache: miss of %s not explained: %s", result.key[:8], exc)
+                found = None
+            if found is not None:
+                result.nearest, result.differs = found.nearest, list(found.differs)
+        return result
 
     def _restore_locked(self, digest: str, meta: dict[str, Any], target: Path,
                         project_root: str | os.PathLike[str] | None) -> RestoreResult:

@@ -1,6 +1,8 @@
-"""``virtualenv-cache``: a drop-in for the original tool (``init store restore list erase``) plus ours.
+"""``virtualenv-cache``: a drop-in for the original tool (``version init store restore list erase``, ``-c``/``-w``,
+``VIRTUALENV_CACHE_*`` variables, ``list --format json``'s list shape) plus ours.
 
-Exit codes: 0 success (``restore``: hit), 1 ``restore`` miss or ``verify`` found a problem, 2 error,
+Exit codes: 0 success (``restore``: hit), 1 ``restore`` miss or ``verify`` found a problem, 2 error (the original
+used 1 for most errors; ours is always 2, so a script's ``[ $? -eq 1 ]`` means "miss" and nothing else).
 3 ``restore --nearest`` restored the nearest entry (partial: run the installer's exact sync, then ``store``).
 """
 
@@ -13,31 +15,42 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from . import (
     CONFIG_FILE,
     Cache,
+    Entry,
     Key,
+    RequireHitError,
+    Resolution,
     RestoreResult,
     VenvCacheError,
     build_key,
     default_cache_root,
     describe_restore,
     describe_store,
+    explain_miss,
     find_python,
     hash_files,
     human_bytes,
+    human_saved,
     human_seconds,
     interpreter_identity,
     load,
     locked_distributions,
     project_id,
+    resolve_interpreter,
     venv_python,
 )
 
 log = logging.getLogger("venvcache")
+
+DISTRIBUTION = "venvcache"
+TRUE = {"1", "true", "yes", "on"}
+MAX_BUILD_SECONDS = 2 * 3600.0  # an env created longer ago than this before 'store' was not built just now
 
 LOCK_FILE_GUESSES = ("requirements*.txt", "requirements/*.txt", "poetry.lock", "pdm.lock", "Pipfile.lock",
                      "uv.lock", "pylock.toml", "pylock.*.toml")
@@ -72,8 +85,10 @@ def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     default = None if top else argparse.SUPPRESS
     parser.add_argument("--format", choices=("table", "json"), default=default,
                         help="output format (env VIRTUALENV_CACHE_FORMAT; default table)")
-    parser.add_argument("--work-dir", default=default, help="project folder (env VIRTUALENV_CACHE_WORK_DIR)")
-    parser.add_argument("--config-path", default=default, help="config file (env VIRTUALENV_CACHE_CONFIG_PATH)")
+    parser.add_argument("-w", "--work-dir", default=default, metavar="DIR",
+                        help="project folder (env VIRTUALENV_CACHE_WORK_DIR; default the current directory)")
+    parser.add_argument("-c", "--config-path", default=default, metavar="CONFIG.toml",
+                        help="config file (env VIRTUALENV_CACHE_CONFIG_PATH; default: looked up in the work dir)")
     parser.add_argument("-v", "--verbose", action="count", default=0 if top else argparse.SUPPRESS)
     parser.add_argument("-q", "--quiet", action="count", default=0 if top else argparse.SUPPRESS)
 
@@ -88,17 +103,27 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p, top=False)
         return p
 
-    p = add("init", "write .virtualenv_cache.toml with the defaults")
+    add("version", "print the version (virtualenv-cache: X.Y.Z)")
+    p = add("init", "write .virtualenv_cache.toml (or the --config-path file) with the defaults")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p = add("store", "store the project's virtual environment in the cache")
     p.add_argument("--refresh", action="store_true", help="replace an existing entry for the same key")
+    p.add_argument("--build-seconds", type=float, metavar="S",
+                   help="how long building the env took (default: since its pyvenv.cfg was written, up to 2 h)")
     p = add("restore", "restore the matching environment (exit 0 hit, 1 miss, 2 error)")
-    p.add_argument("--python", help="interpreter the env is for (default: config 'python', else python3)")
+    p.add_argument("--python", help="interpreter the env is for (default: config 'python', else python3 on PATH "
+                                     "or the interpreter of the newest entry for these lock files)")
+    p.add_argument("--require-hit", action="store_true", default=None,
+                   help="a miss is an error (exit 2) naming the key and the nearest entry "
+                        "(env VIRTUALENV_CACHE_REQUIRE=1)")
     p.add_argument("--nearest", action="store_true",
                    help="on a miss, restore the entry nearest to the lock files and exit 3 (partial: run your "
                         "installer's exact sync, e.g. uv pip sync or pip-sync, then store)")
     p = add("key", "print the key of the current inputs")
     p.add_argument("--explain", action="store_true", help="print the key document, component by component")
+    p.add_argument("--diff", metavar="KEY", nargs="?", const="",
+                   help="print every difference between the current key document and entry KEY's "
+                        "(no KEY: the nearest entry's)")
     p.add_argument("--python", help="interpreter to predict the key for (default: as restore)")
     p.add_argument("--from-env", action="store_true", help="key of the existing env, as store computes it")
     p = add("list", "list cached environments")
@@ -123,6 +148,26 @@ def _when(stamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
 
 
+def _build(seconds: float | None) -> str:
+    return human_seconds(seconds) if seconds is not None else "-"
+
+
+def _stat(name: str, value: Any) -> str:
+    """How ``stats`` shows one figure: bytes in units, time saved in words."""
+    if name.endswith("bytes") or name.startswith("remote_bytes"):
+        return human_bytes(value)
+    if name == "saved_seconds":
+        return f"{human_seconds(value)} (build time minus restore time, summed over hits)" if value else "0"
+    return str(value)
+
+
+def _list_item(entry: Entry) -> dict[str, Any]:
+    """One item of ``list --format json``: the original's ``id``, ``hostname``, ``datetime`` (last use, ISO 8601
+    UTC) first, in its order, then ours (``Entry.to_json``)."""
+    stamp = datetime.fromtimestamp(entry.last_used, tz=timezone.utc).isoformat()
+    return {"datetime": stamp, "hostname": entry.hostname, "id": entry.key, **entry.to_json()}
+
+
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows])
@@ -138,7 +183,10 @@ class App:
         if self.format not in ("table", "json"):
             raise VenvCacheError(f"VIRTUALENV_CACHE_FORMAT={self.format!r} is not a format", fix="use table or json")
         work = args.work_dir or os.environ.get("VIRTUALENV_CACHE_WORK_DIR") or None
-        self.config = load(work, args.config_path)
+        self.config_path = args.config_path or os.environ.get("VIRTUALENV_CACHE_CONFIG_PATH") or None
+        # init writes the named file, so it must not need it to exist yet
+        named = None if args.command == "init" else self.config_path
+        self.config = load(work, named)
         self.cache = Cache.from_config(self.config)
 
     def emit(self, data: Any, text: str) -> None:
@@ -163,6 +211,23 @@ class App:
     def predicted_python(self) -> Path:
         return find_python(getattr(self.args, "python", None) or self.config.python)
 
+    def resolved(self) -> Resolution:
+        """The key restore and key use: for the python named (``--python``, config ``python``) exactly that one;
+        with none named, python3 on PATH if the cache has its entry, else the newest entry's interpreter if it is
+        here with the recorded identity (resolve.py)."""
+        named = getattr(self.args, "python", None) or self.config.python
+        preferred = find_python(named)
+        if named:
+            key = self.key_for(preferred)
+            return Resolution(preferred, key, "preferred", preferred)
+        return resolve_interpreter(self.cache, preferred=preferred, inputs={"lock_files": self.lock_files()},
+                                   salt=self.config.salt)
+
+    def say(self, line: str) -> None:
+        """A log line for a person on stderr (not with -q); stdout keeps the result line or the JSON."""
+        if self.args.quiet <= 0:
+            print(line, file=sys.stderr)
+
     def env_label(self) -> str:
         """How the report line names the env: its path relative to the project (``.venv``), else absolute."""
         env = self.config.virtualenv_path
@@ -179,8 +244,17 @@ class App:
         return venv_python(env)
 
     # commands --------------------------------------------------------------------------------------------------
+    def cmd_version(self) -> int:
+        from importlib import metadata
+
+        version = metadata.version(DISTRIBUTION)
+        self.emit({"name": "virtualenv-cache", "version": version}, f"virtualenv-cache: {version}")
+        return 0
+
     def cmd_init(self) -> int:
-        target = self.config.work_dir / CONFIG_FILE
+        named = Path(self.config_path) if self.config_path else None
+        target = (named if named.is_absolute() else self.config.work_dir / named) if named else \
+            self.config.work_dir / CONFIG_FILE
         if target.exists() and not self.args.force:
             raise VenvCacheError("already exists", path=target, fix="pass --force to overwrite it")
         import glob
@@ -198,10 +272,17 @@ class App:
         return 0
 
     def cmd_key(self) -> int:
-        python = self.env_python() if self.args.from_env else self.predicted_python()
-        key = self.key_for(python)
+        if self.args.from_env:
+            python = self.env_python()
+            key = self.key_for(python)
+        else:
+            resolution = self.resolved()
+            python, key = resolution.python, resolution.key
+            self.say(resolution.describe(self.env_label()))
+        if self.args.diff is not None:
+            return self.key_diff(key)
         if self.format == "json":
-            self.emit({"key": key.digest, "document": key.document}, "")
+            self.emit({"key": key.digest, "document": key.document, "python": str(python)}, "")
         elif self.args.explain:
             print(f"key: {key.digest}")
             print(json.dumps(key.document, indent=2, sort_keys=True))
@@ -209,19 +290,53 @@ class App:
             print(key.digest)
         return 0
 
+    def key_diff(self, key: Key) -> int:
+        """``key --diff [KEY]``: every leaf of the key document that differs from entry KEY's (or the nearest's)."""
+        against = self.cache.resolve(self.args.diff) if self.args.diff else None
+        found = explain_miss(self.cache, key, nearest=against)
+        if found is None:
+            raise VenvCacheError("the cache has no entry to compare with", path=self.cache.path,
+                                 fix="store an env first, or give a KEY from 'virtualenv-cache list'")
+        lines = [f"key:     {key.digest}", f"entry:   {found.nearest}",
+                 *(f"  {change.line()}" for change in found.changes)]
+        if not found.changes:
+            lines.append("  (the same key document)")
+        self.emit(found.to_json(), "\n".join(lines))
+        return 0
+
+    def build_seconds(self) -> float | None:
+        """``--build-seconds``, else the time since the env's pyvenv.cfg was written (the venv's creation), when that
+        looks like a build that just happened (under 2 h)."""
+        if self.args.build_seconds is not None:
+            return float(self.args.build_seconds)
+        try:
+            elapsed = time.time() - (self.config.virtualenv_path / "pyvenv.cfg").stat().st_mtime
+        except OSError:
+            return None
+        return round(elapsed, 2) if 0 <= elapsed <= MAX_BUILD_SECONDS else None
+
     def cmd_store(self) -> int:
         key = self.key_for(self.env_python())
         result = self.cache.store(key, self.config.virtualenv_path, project_root=self.config.work_dir,
-                                  replace=self.args.refresh)
+                                  replace=self.args.refresh, build_seconds=self.build_seconds())
         self.emit(result.to_json(), describe_store(result, label=self.env_label()))
         return 0
 
+    def require_hit(self) -> bool:
+        if self.args.require_hit is not None:
+            return bool(self.args.require_hit)
+        return os.environ.get("VIRTUALENV_CACHE_REQUIRE", "").strip().lower() in TRUE
+
     def cmd_restore(self) -> int:
-        key = self.key_for(self.predicted_python())
-        result = self.cache.restore(key, self.config.virtualenv_path, project_root=self.config.work_dir)
+        resolution = self.resolved()
+        label = self.env_label()
+        result = self.cache.restore(resolution.key, self.config.virtualenv_path, project_root=self.config.work_dir)
+        self.say(resolution.describe(label))
+        if not result.hit and self.require_hit():
+            raise RequireHitError(result, label=label)
         if not result.hit and self.args.nearest:
-            result = self.restore_nearest(key)
-        self.emit(result.to_json(), describe_restore(result, label=self.env_label()))
+            result = self.restore_nearest(resolution.key)
+        self.emit({**result.to_json(), "python": str(resolution.python)}, describe_restore(result, label=label))
         if result.partial:
             print("partial: run your installer's exact sync, then store", file=sys.stderr)
         return 0 if result.hit else 3 if result.partial else 1
@@ -244,10 +359,17 @@ class App:
         if self.args.remote:
             return self.cmd_list_remote()
         entries = self.cache.entries()
+        if self.format == "json":  # the original's list, newest first; each item carries ours too
+            print(json.dumps([_list_item(e) for e in entries], indent=2))
+            return 0
         rows = [[e.key[:12], human_bytes(e.bytes), str(e.files), e.python, _when(e.created), _when(e.last_used),
-                 str(e.hits)] for e in entries]
-        self.emit({"path": str(self.cache.path), "entries": [e.to_json() for e in entries]},
-                  _table(rows, ["KEY", "SIZE", "FILES", "PYTHON", "CREATED", "LAST USED", "HITS"]))
+                 str(e.hits), _build(e.build_seconds), human_saved(e.saved_seconds) if e.saved_seconds else "-"]
+                for e in entries]
+        saved = sum(e.saved_seconds for e in entries)
+        footer = f"\n{len(entries)} entries, {human_bytes(sum(e.bytes for e in entries))}" + (
+            f", saved {human_saved(saved)} in all" if saved else "")
+        self.emit(None, _table(rows, ["KEY", "SIZE", "FILES", "PYTHON", "CREATED", "LAST USED", "HITS", "BUILD",
+                                      "SAVED"]) + footer if entries else "the cache is empty")
         return 0
 
     def cmd_erase(self) -> int:
@@ -294,8 +416,7 @@ class App:
 
     def cmd_stats(self) -> int:
         data = self.cache.stats()
-        text = "\n".join(f"{name}: {human_bytes(v) if name.endswith('bytes') or name.startswith('remote_bytes') else v}"
-                         for name, v in data.items())
+        text = "\n".join(f"{name}: {_stat(name, v)}" for name, v in data.items())
         self.emit(data, text)
         return 0
 
@@ -348,14 +469,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbosity = args.verbose - args.quiet
     level = logging.DEBUG if verbosity > 0 else logging.WARNING if verbosity == 0 else logging.ERROR
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    # filelock logs every acquire and release at debug: only with -vv
+    logging.getLogger("filelock").setLevel(logging.DEBUG if verbosity > 1 else logging.WARNING)
     try:
         app = App(args)
         return int(getattr(app, f"cmd_{args.command}")())
+    except RequireHitError as exc:
+        _report(args, str(exc), {"result": "miss", **exc.result.to_json()})
+        return 2
     except VenvCacheError as exc:
         _report(args, str(exc))
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # stdout piped into head & co: not an error of ours (and no second one at exit)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # a bug: still one line and exit 2, the traceback with -v
         if args.verbose:
             import traceback
@@ -365,11 +494,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _report(args: argparse.Namespace, message: str) -> None:
+def _report(args: argparse.Namespace, message: str, data: dict[str, Any] | None = None) -> None:
     message = " ".join(message.split())
     fmt = args.format or os.environ.get("VIRTUALENV_CACHE_FORMAT")
     if fmt == "json":
-        print(json.dumps({"error": message}))
+        print(json.dumps({**(data or {}), "error": message}))
     print(f"virtualenv-cache: error: {message}", file=sys.stderr)
 
 

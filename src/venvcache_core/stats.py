@@ -12,7 +12,7 @@ from .fsutil import read_json, write_json
 
 log = logging.getLogger("venvcache")
 
-COUNTERS = ("hits", "misses", "stores", "evictions", "quarantined")
+COUNTERS = ("hits", "misses", "stores", "evictions", "quarantined", "saved_seconds")  # saved: build minus restore
 
 
 class Counters:

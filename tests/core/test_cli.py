@@ -61,14 +61,15 @@ def test_restore_exit_codes_and_json(project: Path, offline_env: dict[str, str],
     assert hit.returncode == 0 and data["result"] == "hit" and data["files"] > 0
 
     listed = json.loads(run([*CLI, "list"], {**offline_env, "VIRTUALENV_CACHE_FORMAT": "json"}, cwd=project).stdout)
-    (entry,) = listed["entries"]
+    (entry,) = listed
     assert entry["key"] == data["key"] and entry["hits"] == 1 and entry["python"].count(".") == 2
     assert json.loads(run([*CLI, "stats", "--format", "json"], offline_env, cwd=project).stdout)["hits"] == 1
     assert run([*CLI, "verify"], offline_env, cwd=project).returncode == 0
     explain = run([*CLI, "key", "--explain"], offline_env, cwd=project).stdout
     assert data["key"] in explain and "requirements.txt" in explain and "base_executable" in explain
     table = run([*CLI, "list"], offline_env, cwd=project).stdout
-    assert table.splitlines()[0].split() == ["KEY", "SIZE", "FILES", "PYTHON", "CREATED", "LAST", "USED", "HITS"]
+    assert table.splitlines()[0].split() == ["KEY", "SIZE", "FILES", "PYTHON", "CREATED", "LAST", "USED", "HITS",
+                                             "BUILD", "SAVED"]
     assert run([*CLI, "erase"], offline_env, cwd=project).stdout.strip() == "removed 1 entry"
 
 

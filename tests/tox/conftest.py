@@ -19,6 +19,7 @@ import pytest
 
 from venvcache_core import Cache
 
+INSTALLER = re.compile(r"^(?P<env>[\w.-]+): (?P<step>install_[\w-]+)> ", re.MULTILINE)
 LINE = re.compile(r"^(?P<env>[\w.-]+): venv cache (?P<result>hit|miss|stored|not stored) (?P<key>[0-9a-f]{8})\b"
                   r"(?P<rest>.*)$", re.MULTILINE)
 
@@ -51,6 +52,11 @@ class ToxRun:
 
     def key(self, env: str) -> str:
         return self.results()[env][1]
+
+    def installers(self) -> set[tuple[str, str]]:
+        """Every ``(env, install step)`` tox logged running an installer for (``install_deps``, ``install_requires``,
+        ``install_package_deps``, ``install_package`` ...)."""
+        return {(m["env"], m["step"]) for m in INSTALLER.finditer(self.out)}
 
     def ran(self, env: str, run_id: str) -> bool:
         """Whether tox logged running ``run_id`` (``install_deps``, ``uv-sync`` ...) in ``env``."""
@@ -107,6 +113,24 @@ pass_env = PYENV_VERSION
 cache_path = {cache}
 {section}
 """
+
+
+#: build backends real projects use, put into the shared wheelhouse once per session (by pip, from the configured index)
+BACKENDS = ("hatchling", "hatch-vcs", "setuptools-scm", "editables", "setuptools")
+
+
+@pytest.fixture(scope="session")
+def backend_wheelhouse(wheelhouse: Path) -> Path:
+    """The wheelhouse with the build backends of :data:`BACKENDS` and their dependencies (``pip download``, once per
+    session and worker); the tox runs themselves stay offline."""
+    marker = wheelhouse / ".backends"
+    if not marker.exists():
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--dest",
+                               str(wheelhouse), *BACKENDS], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            pytest.skip(f"build backends cannot be downloaded here: {proc.stderr.strip()[-300:]}")
+        marker.write_text("\n".join(BACKENDS))
+    return wheelhouse
 
 
 @pytest.fixture(scope="session")

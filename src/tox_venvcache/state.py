@@ -1,0 +1,81 @@
+"""The plugin's memory during one tox run: one ``EnvState`` per env object, the run's settings once read.
+
+A light module on purpose (no import of the core): tox's hooks consult it on every run, and a run that only reuses
+its envs must not pay for more than this (see ``plugin``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ._tox_internals import SECTION_RUN
+
+if TYPE_CHECKING:
+    from tox.session.state import State
+    from tox.tox_env.api import ToxEnv
+
+    from venvcache_core import Key
+
+    from .config import Settings
+
+LOG = logging.getLogger("tox_venvcache")
+
+
+@dataclass
+class EnvState:
+    """The plugin's memory of one tox env during one run."""
+
+    first_step_seen: bool = False  # the first install step (or uv sync) already came once in this run
+    restored: bool = False
+    created: bool = False  # lock runner: tox created the venv in this run
+    key: Key | None = None
+    reason: str = ""  # why no restore is tried although the env is fresh (``recreate``)
+    section: str = SECTION_RUN  # the .tox-info.json section of the env's own install steps
+    steps: set[str] = field(default_factory=set)  # install steps that must have succeeded before a store
+    pending: bool = False  # a store is due once the env's install steps are over
+    package_layer: bool = False  # the entry holds the package's own deps: stored at the package step
+    replace: bool = False  # refresh, or the restored entry did not fit: replace it
+    warned_unpinned: bool = False
+    started: float | None = None  # perf_counter at the miss: the install the plugin watches starts
+    build_seconds: float | None = None  # what the store recorded as this env's build time
+
+
+class _Run:
+    """Per-process state: the settings of the current tox run and one ``EnvState`` per env object."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.settings: Settings | None = None
+        self.tox_state: State | None = None
+        self.warned: set[str] = set()
+        self.envs: weakref.WeakKeyDictionary[Any, EnvState] = weakref.WeakKeyDictionary()
+
+    def state(self, tox_env: ToxEnv) -> EnvState:
+        with self.lock:
+            found = self.envs.get(tox_env)
+            if found is None:
+                found = self.envs[tox_env] = EnvState()
+            return found
+
+    def warn_once(self, message: str) -> None:
+        with self.lock:
+            if message in self.warned:
+                return
+            self.warned.add(message)
+        LOG.warning("%s", message)
+
+
+RUN = _Run()
+
+
+
+
+def configure(tox_state: State) -> None:
+    """A new tox run: keep its state for reading ``[virtualenv-cache]`` at first use, forget the last run's."""
+    RUN.tox_state = tox_state
+    RUN.settings = None
+    RUN.warned.clear()
