@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -58,8 +59,7 @@ def _restore(project: Path, offline_env: dict[str, str], *args: str) -> tuple[in
 def test_bump_and_removal_sync_only_the_difference(project: Path, offline_env: dict[str, str]) -> None:
     env = project / ".venv"
     _sync(env, project, offline_env)
-    run([*CLI, "store"], offline_env, cwd=project)
-    old_key = json.loads(run([*CLI, "list", "--format", "json"], offline_env, cwd=project).stdout)["entries"][0]["key"]
+    old_key = json.loads(run([*CLI, "store", "--format", "json"], offline_env, cwd=project).stdout)["key"]
 
     (project / "requirements.txt").write_text("tinytool==2.0\ntinylib==1.0\n")
     shutil.rmtree(env)
@@ -98,3 +98,30 @@ def test_an_entry_for_another_interpreter_is_never_chosen(project: Path, offline
     assert code == 1 and data["result"] == "miss" and not (project / ".venv").exists()
     code, data, _ = _restore(project, offline_env, "--nearest")
     assert code == 0 and data["result"] == "hit"
+
+
+def _readme_recipe(title: str) -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = re.search(rf"```bash\n(# {re.escape(title)}.*?)```", readme, re.S)
+    assert block, f"README lost its {title!r} recipe"
+    return block.group(1)
+
+
+def test_the_readme_uv_recipe_runs_as_written(project: Path, offline_env: dict[str, str]) -> None:
+    script = project.parent / "recipe.sh"
+    script.write_text("set -u\n" + _readme_recipe("uv: uv pip sync") + "\n.venv/bin/tinytool\n")
+    env = {**offline_env, "UV_PYTHON": BASE}  # uv venv's interpreter: the one the config names
+    cold = run(["bash", script], env, cwd=project)
+    assert ".venv: venv cache miss " in cold.stdout and ".venv: venv cache stored " in cold.stdout, cold.stdout
+    assert "tinytool 1.0" in cold.stdout
+    (project / "requirements.txt").write_text("tinytool==2.0\ntinylib==1.0\n")
+    shutil.rmtree(project / ".venv")
+    bumped = run(["bash", script], env, cwd=project)
+    assert re.search(r"^\.venv: venv cache partial [0-9a-f]{8} \(1 of 2 packages differ\)$", bumped.stdout,
+                     re.MULTILINE), bumped.stdout
+    assert "- tinytool==1.0" in bumped.stderr and "+ tinytool==2.0" in bumped.stderr, bumped.stderr
+    assert ".venv: venv cache stored " in bumped.stdout and "tinytool 2.0" in bumped.stdout
+    shutil.rmtree(project / ".venv")
+    hit = run(["bash", script], env, cwd=project)
+    assert hit.stdout.startswith(".venv: venv cache hit ") and "stored" not in hit.stdout, hit.stdout
+    assert "pip-sync requirements.txt && virtualenv-cache store" in _readme_recipe("pip-tools: pip-sync")
