@@ -128,7 +128,7 @@ class Bench:
         new = self.tox_project("tox-new", "2.0")
         self.tox(old)
         self.seeds["tox-old"] = self.root / "tox-old-cache"
-        shutil.copytree(self.seeds["tox-old"], self.root / "tox-new-cache")
+        shutil.copytree(self.seeds["tox-old"], self.root / "tox-new-cache", symlinks=True)
         _, out = self.tox(new)
         self.seeds["tox-both"] = self.root / "tox-new-cache"
         expect("venv cache partial" in out, "the seed run of the new lock did not start from the old entry", out)
@@ -176,11 +176,11 @@ class Bench:
         proj = self.cli_project()
         self.cli(proj, "1.0")
         self.seeds["cli-old"] = self.root / "cli-seed-old"
-        shutil.copytree(self.root / "cli-cache", self.seeds["cli-old"])
+        shutil.copytree(self.root / "cli-cache", self.seeds["cli-old"], symlinks=True)
         _, out = self.cli(proj, "2.0")
         expect(" partial " in out, "the seed run of the new lock did not start from the old entry", out)
         self.seeds["cli-both"] = self.root / "cli-seed-both"
-        shutil.copytree(self.root / "cli-cache", self.seeds["cli-both"])
+        shutil.copytree(self.root / "cli-cache", self.seeds["cli-both"], symlinks=True)
 
     def cli_run(self, scenario: str) -> float:
         proj = self.root / "cli"
