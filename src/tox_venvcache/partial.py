@@ -35,6 +35,7 @@ from venvcache_core import (
 )
 
 from . import _tox_internals as internals
+from .prompt import read_prompt, set_prompt
 
 if TYPE_CHECKING:
     from tox.tox_env.api import ToxEnv
@@ -90,6 +91,7 @@ def restore_nearest(tox_env: ToxEnv, config: Config, result: KeyResult) -> bool:
     else:
         return False
     current = internals.read_info(env_dir)  # this run's ToxEnv/Python sections, as tox just wrote them
+    fresh_prompt = read_prompt(env_dir)
     try:
         restored = Cache.from_config(config).restore_nearest(key, env_dir, wanted, requirements=requirements,
                                                               accept=accept, project_root=tox_env.core["tox_root"])
@@ -100,6 +102,7 @@ def restore_nearest(tox_env: ToxEnv, config: Config, result: KeyResult) -> bool:
         return False
     info = internals.adopt_info(internals.read_info(env_dir), current, result.originals)
     internals.write_info(env_dir, info)
+    set_prompt(env_dir, fresh_prompt)
     for folder in (tox_env.conf["env_tmp_dir"], tox_env.conf["env_log_dir"]):
         Path(folder).mkdir(parents=True, exist_ok=True)
     _PENDING[tox_env] = _Partial(restored, installed_distributions(env_dir), _deps_section(info),
