@@ -60,6 +60,7 @@ commands = python -c "import {bumped}; print({bumped}.VERSION)"
 
 [virtualenv-cache]
 cache_path = {cache}
+link_mode = {link_mode}
 """
 
 
@@ -93,8 +94,8 @@ def pins(packages: int, bumped: str) -> list[str]:
 
 
 class Bench:
-    def __init__(self, root: Path, env: dict[str, str], packages: int, cold_uv: bool) -> None:
-        self.root, self.env, self.packages, self.cold_uv = root, env, packages, cold_uv
+    def __init__(self, root: Path, env: dict[str, str], packages: int, cold_uv: bool, link_mode: str) -> None:
+        self.root, self.env, self.packages, self.cold_uv, self.link_mode = root, env, packages, cold_uv, link_mode
         self.seeds: dict[str, Path] = {}  # scenario -> a cache dir to start from (copied per run)
 
     def uv_cache(self) -> None:
@@ -112,7 +113,8 @@ class Bench:
         proj.mkdir(exist_ok=True)
         deps = ", ".join(f'"{p}"' for p in pins(self.packages, bumped))
         (proj / "pyproject.toml").write_text(PYPROJECT.format(deps=deps))
-        (proj / "tox.ini").write_text(TOX_INI.format(cache=self.root / f"{name}-cache", bumped=BUMPED))
+        (proj / "tox.ini").write_text(TOX_INI.format(cache=self.root / f"{name}-cache", bumped=BUMPED,
+                                                         link_mode=self.link_mode))
         sh(["uv", "lock", "-q"], env=self.env, cwd=proj)
         return proj
 
@@ -136,7 +138,8 @@ class Bench:
     def tox_run(self, scenario: str) -> float:
         proj = self.root / "tox-new"
         self.cache_for({"cold": None, "partial": "tox-old", "hit": "tox-both"}[scenario], self.root / "tox-run-cache")
-        (proj / "tox.ini").write_text(TOX_INI.format(cache=self.root / "tox-run-cache", bumped=BUMPED))
+        (proj / "tox.ini").write_text(TOX_INI.format(cache=self.root / "tox-run-cache", bumped=BUMPED,
+                                                         link_mode=self.link_mode))
         seconds, out = self.tox(proj)
         expect("2.0" in out, "the env does not have the bumped version", out)
         if scenario == "partial":
@@ -154,7 +157,8 @@ class Bench:
         proj.mkdir(exist_ok=True)
         (proj / ".virtualenv_cache.toml").write_text(
             f'[virtualenv-cache]\ncache_path = "{self.root / "cli-cache"}"\n'
-            f'requirements_lock_paths = ["requirements.txt"]\npython = "{self.env["UV_PYTHON"]}"\n')
+            f'requirements_lock_paths = ["requirements.txt"]\npython = "{self.env["UV_PYTHON"]}"\n'
+            f'link_mode = "{self.link_mode}"\n')
         return proj
 
     def cli(self, proj: Path, bumped: str) -> tuple[float, str]:
@@ -199,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--packages", type=int, default=40, help="packages in the lock (default 40)")
     parser.add_argument("--files", type=int, default=100, help="modules per package (default 100)")
     parser.add_argument("--cold-uv", action="store_true", help="empty uv's cache before every run")
+    parser.add_argument("--link-mode", default="auto", help="venvcache's link_mode (default auto)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
     base = getattr(sys, "_base_executable", sys.executable)
@@ -210,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "UV_OFFLINE": "1", "UV_CACHE_DIR": str(root / "uv-cache"), "UV_PYTHON": base,
                     "PYENV_VERSION": env.get("PYENV_VERSION", "3.11.7:3.12.1:3.13.0:3.10.13"),
                     "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])})
-        bench = Bench(root, env, args.packages, args.cold_uv)
+        bench = Bench(root, env, args.packages, args.cold_uv, args.link_mode)
         bench.tox_seeds()
         bench.cli_seeds()
         runs: dict[str, Callable[[], float]] = {
@@ -225,12 +230,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         load = os.getloadavg()
     medians = {name: statistics.median(values) for name, values in times.items()}
     print(f"{args.packages} packages x {args.files} modules, one bumped; uv cache {'cold' if args.cold_uv else 'warm'};"
-          f" median of {args.runs}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+          f" link_mode {args.link_mode}; median of {args.runs}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     for name, value in medians.items():
         print(f"  {name:<14} {value:7.2f} s   (runs: {', '.join(f'{v:.2f}' for v in times[name])})")
     if args.json:
         args.json.write_text(json.dumps({"medians": medians, "runs": times, "load": load, "packages": args.packages,
-                                         "files": args.files, "cold_uv": args.cold_uv}, indent=2))
+                                         "files": args.files, "cold_uv": args.cold_uv,
+                                         "link_mode": args.link_mode}, indent=2))
     return 0
 
 

@@ -11,6 +11,7 @@ under its own key only once that succeeded, so a hit still serves exactly what i
 from __future__ import annotations
 
 import glob
+import json
 import os
 import sys
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -64,8 +65,8 @@ def installed_distributions(env: str | os.PathLike[str]) -> dict[str, str]:
 
 def locked_distributions(path: str | os.PathLike[str]) -> dict[str, str]:
     """``{normalised name: version}`` a lock file pins: ``uv.lock``/``poetry.lock``/``pdm.lock``/``pylock.toml``
-    packages, or the ``name==version`` lines of a requirements lock (nested ``-r``/``-c`` files followed; unpinned
-    lines left out)."""
+    packages, ``Pipfile.lock``'s ``==`` versions, or the ``name==version`` lines of a requirements lock (nested
+    ``-r``/``-c`` files followed; unpinned lines left out)."""
     file = Path(path)
     try:
         if file.suffix == ".toml" or file.name in _TOML_LOCKS:
@@ -74,9 +75,14 @@ def locked_distributions(path: str | os.PathLike[str]) -> dict[str, str]:
             packages = data.get("package" if file.name in _TOML_LOCKS else "packages", [])
             return dict(sorted((canonicalize_name(str(p["name"])), str(p["version"])) for p in packages
                                if isinstance(p, dict) and p.get("name") and p.get("version")))
+        if file.name == "Pipfile.lock":
+            data = json.loads(file.read_text(encoding="utf-8"))
+            return dict(sorted((canonicalize_name(name), str(spec["version"]).lstrip("=")) for section in
+                               ("default", "develop") for name, spec in data.get(section, {}).items()
+                               if isinstance(spec, dict) and str(spec.get("version", "")).startswith("==")))
         if not file.is_file():
             raise OSError(2, "No such file or directory")
-    except (OSError, tomllib.TOMLDecodeError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, AttributeError) as exc:  # TOML/JSON errors are ValueErrors
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise VenvCacheError(f"lock file cannot be read: {reason}", path=file,
                              fix="fix the lock file or leave it out of requirements_lock_paths") from None

@@ -156,6 +156,9 @@ def test_locked_distributions_of_a_uv_lock_and_a_requirements_lock(tmp_path: Pat
     (tmp_path / "base.txt").write_text("tinylib==1.0 \\\n    --hash=sha256:abc\n")
     (tmp_path / "requirements.txt").write_text("-r base.txt\ntinytool==2.0  # pinned\nloose>=1\n./local\n")
     assert locked_distributions(tmp_path / "requirements.txt") == {"tinylib": "1.0", "tinytool": "2.0"}
+    (tmp_path / "Pipfile.lock").write_text(json.dumps({"default": {"Tiny_Tool": {"version": "==2.0"}},
+                                                        "develop": {"vcs": {"git": "x"}}}))
+    assert locked_distributions(tmp_path / "Pipfile.lock") == {"tiny-tool": "2.0"}
     assert distribution_changes({"a": "1", "b": "1"}, {"a": "2", "c": "1"}) == 3
     with pytest.raises(VenvCacheError, match=r"uv\.lock\.missing"):
         locked_distributions(tmp_path / "uv.lock.missing")
