@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from helpers import PYENV_VERSION, have_python  # noqa: F401
+from helpers import PYENV_VERSION, have_python, installer_environ  # noqa: F401
+from pytest_venvcache import VenvFactory
 from wheels import make_wheel
+
+pytest_plugins = ["pytester"]  # the pytest plugin's tests run inner pytest sessions (tests/pytest_plugin)
 
 
 @pytest.fixture(scope="session")
@@ -60,16 +62,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture(scope="session")
-def template_venv(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
-    """A real venv (``python -m venv``, pip inside) with tinytool 1.0 from the wheelhouse, built once per worker."""
-    path = tmp_path_factory.mktemp("template") / "venv"
-    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse),
-           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_CACHE_DIR": "1"}
-    base = getattr(sys, "_base_executable", sys.executable)
-    for cmd in ([base, "-m", "venv", str(path)], [str(path / "bin" / "python"), "-m", "pip", "install", "-q",
-                                                   "tinytool==1.0"]):
-        subprocess.run(cmd, env=env, check=True, capture_output=True)
-    return path
+def template_venv(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path,
+                  session_venv_factory: VenvFactory) -> Path:
+    """A real venv (``python -m venv``, pip inside) with tinytool 1.0 from the wheelhouse, one per worker.
+
+    Built once and then restored by the project's own pytest plugin (``session_venv_factory``).
+    """
+    env = installer_environ({**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1",
+                             "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_CACHE_DIR": "1"})
+    venv = session_venv_factory(["tinytool==1.0"], installer="pip", env=env, find_links=[wheelhouse],
+                                path=tmp_path_factory.mktemp("template") / "venv")
+    return Path(venv.path)
 
 
 @pytest.fixture

@@ -42,6 +42,8 @@ def make_wheel(folder: Path, name: str, version: str = "1.0", *, scripts: dict[s
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{mod}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path, data in files.items():
-            zf.writestr(path, data)
+        for path, data in files.items():  # a fixed timestamp: equal inputs give equal bytes (content-keyed envs)
+            info = zipfile.ZipInfo(path, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
     return target

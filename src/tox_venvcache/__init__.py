@@ -15,11 +15,13 @@ Configure it in ``[virtualenv-cache]`` (tox.ini, tox.toml) or ``[tool.tox.virtua
     enabled = true
 
 Per env: ``virtualenv_cache = false``. Per run: ``--no-venv-cache`` (or ``TOX_NO_VENV_CACHE=1`` /
-``TOX_VENV_CACHE=0``), ``--venv-cache-refresh`` (reinstall and replace the entry).
+``TOX_VENV_CACHE=0``), ``--venv-cache-refresh`` (reinstall and replace the entry), ``--venv-cache-require`` (or
+``TOX_VENV_CACHE_REQUIRE=1``: a miss stops the env before any installer runs).
 
-What is cached is what ``deps`` (and ``dependency_groups``) install; the package under test and its own
-dependencies are installed by tox on every setup, as without the plugin. So list the test tools in ``deps``
-rather than in an extra. The core's report line says what happened (``venvcache_core.report``)::
+What is cached is everything an env installs but the package under test: ``deps``, ``dependency_groups``, the
+package's own dependencies with its ``extras`` (``RunToxEnv.package_deps``), and the packaging envs (``.pkg``:
+the build backend's requirements); tox installs the package itself, and runs its build, on every setup. The core's
+report line says what happened (``venvcache_core.report``)::
 
     py312: venv cache hit 3f2a9c1e (19,044 files, 311 MB, copy) in 0.71 s
     py312: venv cache miss 3f2a9c1e (no entry)
@@ -28,7 +30,8 @@ rather than in an extra. The core's report line says what happened (``venvcache_
 ``-v`` adds the key document (what went into the key) on a miss. A broken setting or a cache failure is one
 warning line, and tox installs as usual.
 
-Modules: ``plugin`` (hooks), ``config`` (settings), ``key`` (key inputs from the tox env), ``lifecycle`` (restore,
-store, log lines), ``lock_runner`` (the uv-venv-lock-runner wrapper), ``_tox_internals`` (every private tox/tox-uv
-detail relied on, checked at run time and by the tests).
+Modules: ``plugin`` (hooks), ``state`` (per-run memory, light: idle runs import no more), ``config`` (settings),
+``key`` (key inputs from the tox env), ``lifecycle`` (restore, store, log lines), ``prompt`` (a restored env's
+prompt), ``lock_runner`` (the uv-venv-lock-runner wrapper), ``_tox_internals`` (every private tox/tox-uv detail
+relied on, checked at run time and by the tests).
 """

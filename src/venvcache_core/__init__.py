@@ -43,6 +43,7 @@ from .nearest import (
     nearest_entry,
     pinned_distributions,
 )
+from .progress import Progress, progress_wanted
 from .report import (
     describe_miss,
     describe_not_stored,
@@ -73,6 +74,7 @@ __all__ = [
     "Nearest",
     "NoSpaceError",
     "Placeholders",
+    "Progress",
     "RequireHitError",
     "RequirementWalk",
     "Resolution",
@@ -108,6 +110,7 @@ __all__ = [
     "nearest_entry",
     "nearest_phrase",
     "pinned_distributions",
+    "progress_wanted",
     "project_id",
     "redact",
     "requirement_files",

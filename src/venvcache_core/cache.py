@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import gc
+from . import gc, root
 from .config import Config
+from .envpython import health_problem, pinned_interpreter
 from .errors import NoSpaceError, VenvCacheError
 from .explain import explain_miss
 from .fsutil import clean_stale_stages, discard, no_space, read_json, rmtree, stage_path, swap_in, temp_name, write_json
@@ -40,7 +41,7 @@ from .manifest import Manifest, scan
 from .nearest import Accept, installed_distributions, nearest_entry
 from .relocate import path_forms, relocation_map, rewrite
 from .stats import COUNTERS, Counters
-from .verify import ManifestCheck, diff, health_problem, meta_problem
+from .verify import ManifestCheck, diff, meta_problem
 
 if TYPE_CHECKING:
     from .remote import Remote
@@ -172,7 +173,7 @@ class Cache:
     """A directory of cached envs. ``restore`` and ``store`` are all the adapters need."""
 
     def __init__(self, path: str | os.PathLike[str], *, max_entries: int = 20, max_bytes: int | None = None,
-                 max_age: float | None = None, link_mode: LinkMode = "auto", shared: bool = False) -> None:
+                 max_age: float | None = None, link_mode: LinkMode = "auto") -> None:
         self.path = Path(os.path.abspath(path))
         self.tmp = self.path / ".tmp"
         self.trash = self.path / ".trash"
@@ -181,8 +182,7 @@ class Cache:
         self.max_bytes = max_bytes
         self.max_age = max_age
         self.link_mode: LinkMode = link_mode
-        self.shared = shared
-        self.counters = Counters(self.path, shared=shared)
+        self.counters = Counters(self.path)
         self.remote: Remote | None = None  # L2, set by from_config when configured (remote.py)
         self._ready = False
 
@@ -190,7 +190,7 @@ class Cache:
     def from_config(cls, config: Config) -> Cache:
         """The cache (and its remote, when one is configured) that ``config`` describes."""
         cache = cls(config.cache_path, max_entries=config.cache_size, max_bytes=config.max_bytes,
-                    max_age=config.max_age, link_mode=config.link_mode, shared=config.shared)
+                    max_age=config.max_age, link_mode=config.link_mode)
         if config.remote or os.environ.get("VIRTUALENV_CACHE_REMOTE"):  # keep the local path's start-up light
             from .remote import remote_from_config  # obstore itself is imported only when the remote is used
 
@@ -205,7 +205,7 @@ class Cache:
     def lock(self, key: str, timeout: float = -1) -> Lock:
         """The exclusive lock of ``key`` (a context manager); ``timeout`` 0 fails at once with ``filelock.Timeout``."""
         self._prepare()
-        return key_lock(self.locks / f"{check_key(key)}.lock", timeout, shared=self.shared)
+        return key_lock(self.locks / f"{check_key(key)}.lock", timeout)
 
     def is_complete(self, key: str) -> bool:
         """Whether ``key`` has a complete entry (a real folder with its ``COMPLETE`` marker)."""
@@ -247,35 +247,10 @@ class Cache:
         return True
 
     def _prepare(self) -> None:
-        """Create the cache dir ``0700`` and refuse one that other users may write unless marked ``shared``."""
-        if self._ready:
-            return
-        if "\0" in str(self.path):
-            raise VenvCacheError(f"{str(self.path)!r:.120} cannot be a folder name (NUL character)",
-                                 fix="fix cache_path")
-        try:
-            self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-            for sub in (".locks", ".tmp", ".trash"):
-                (self.path / sub).mkdir(exist_ok=True, mode=0o777 if self.shared else 0o700)
-        except OSError as exc:
-            if no_space(exc):
-                raise NoSpaceError("no space left for the cache directory", path=self.path,
-                                   fix="free some space or point cache_path elsewhere") from None
-            raise VenvCacheError(f"cache directory cannot be created: {exc.strerror}", path=self.path,
-                                 fix="make it writable or set cache_path to a writable directory") from None
-        st = os.stat(self.path)
-        if not self.shared:
-            if hasattr(os, "getuid") and st.st_uid != os.getuid():
-                raise VenvCacheError("cache directory belongs to another user", path=self.path,
-                                     fix="use your own cache_path, or set shared = true if that is intended")
-            if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-                raise VenvCacheError("cache directory is writable by other users", path=self.path,
-                                     fix="chmod 700 it, or set shared = true if that is intended")
-        if not os.access(self.path, os.W_OK | os.X_OK):
-            raise VenvCacheError("cache directory is not writable", path=self.path,
-                                 fix="fix its permissions or set cache_path to a writable directory")
-        self._ready = True
-
+        """Create the cache root (with its marker) or check that an existing one is this user's cache (:mod:`.root`)."""
+        if not self._ready:
+            root.prepare(self.path)
+            self._ready = True
 
     def _meta(self, key: str) -> dict[str, Any]:
         return read_json(self.entry_path(key) / "meta.json")
@@ -463,7 +438,9 @@ class Cache:
                 discard(self.entry_path(digest), self.trash)
                 self.counters.add(misses=1, evictions=1)
                 return _miss(digest, target, MissReason.EXPIRED, "expired (max_age)")
-            result = self._restore_locked(digest, meta, target, project_root)
+            document = key.document if isinstance(key, Key) else None
+            expected = pinned_interpreter(digest, document, meta)
+            result = self._restore_locked(digest, meta, target, project_root, expected)
             if not result.hit:
                 return result
             result.seconds = time.perf_counter() - started
@@ -516,7 +493,7 @@ class Cache:
         return result
 
     def _restore_locked(self, digest: str, meta: dict[str, Any], target: Path,
-                        project_root: str | os.PathLike[str] | None) -> RestoreResult:
+                        project_root: str | os.PathLike[str] | None, expected: dict[str, Any]) -> RestoreResult:
         entry = self.entry_path(digest)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -545,7 +522,7 @@ class Cache:
             if not all(os.path.realpath(stage / n).startswith(inside) and os.path.isfile(stage / n) for n in names):
                 return self._quarantine(digest, target, "meta.json names files to relocate that are not in the env")
             rewrite(stage, names, mapping)
-            problem = health_problem(stage, meta.get("interpreter"))
+            problem = health_problem(stage, expected)  # runs nothing from the entry
             if problem:
                 return self._quarantine(digest, target, problem)
             swap_in(stage, target)
@@ -603,6 +580,9 @@ class Cache:
 
     def erase(self) -> int:
         """Delete every entry (and stale temp dirs); return how many entries went."""
+        if not os.path.lexists(self.path):
+            return 0
+        self._prepare()  # also with no entries: the clean-up below deletes only in a root that is the cache's
         removed = sum(self.remove(key) for key in self.keys())
         gc.clean_tmp(self, max_age=0.0)
         gc.clean_locks(self)

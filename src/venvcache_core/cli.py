@@ -24,6 +24,7 @@ from . import (
     Cache,
     Entry,
     Key,
+    Progress,
     RequireHitError,
     Resolution,
     RestoreResult,
@@ -89,6 +90,9 @@ def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
                         help="project folder (env VIRTUALENV_CACHE_WORK_DIR; default the current directory)")
     parser.add_argument("-c", "--config-path", default=default, metavar="CONFIG.toml",
                         help="config file (env VIRTUALENV_CACHE_CONFIG_PATH; default: looked up in the work dir)")
+    parser.add_argument("--virtualenv-path", default=default,
+                        help="the env to store or restore, anywhere (env VIRTUALENV_CACHE_VIRTUALENV_PATH); a "
+                             "checkout's config may only name one inside the checkout")
     parser.add_argument("-v", "--verbose", action="count", default=0 if top else argparse.SUPPRESS)
     parser.add_argument("-q", "--quiet", action="count", default=0 if top else argparse.SUPPRESS)
 
@@ -135,7 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", nargs="?", const="", default=None, metavar="PATH",
                    help="check a restored env (default: virtualenv_path) against its entry instead: finds files "
                         "changed in place, which in hardlink mode also changes the cache")
-    add("prune", "evict expired and least recently used entries beyond the limits")
+    p = add("prune", "evict expired and least recently used entries beyond the limits")
+    p.add_argument("--remote", action="store_true",
+                   help="prune the remote's packs: older than max_age, then the oldest beyond --keep/--max-bytes")
+    p.add_argument("--keep", type=int, metavar="N", help="with --remote: keep at most N packs (newest first)")
+    p.add_argument("--max-bytes", metavar="SIZE", help='with --remote: keep at most SIZE of packs, e.g. "50GB"')
     add("stats", "hits, misses, bytes and entries (and the remote's hits, bytes moved and seconds)")
     p = add("push", "upload local entries the remote lacks (all, or the given key)")
     p.add_argument("key", nargs="?", metavar="KEY")
@@ -168,6 +176,21 @@ def _list_item(entry: Entry) -> dict[str, Any]:
     return {"datetime": stamp, "hostname": entry.hostname, "id": entry.key, **entry.to_json()}
 
 
+def _age(stamp: str) -> float:
+    """Seconds since an ISO time (a remote pack's upload); 0 when unknown."""
+    if not stamp:
+        return 0.0
+    then = datetime.fromisoformat(stamp)
+    return round(max(0.0, (datetime.now(timezone.utc) - then).total_seconds()), 1)
+
+
+def _human_age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows])
@@ -186,7 +209,7 @@ class App:
         self.config_path = args.config_path or os.environ.get("VIRTUALENV_CACHE_CONFIG_PATH") or None
         # init writes the named file, so it must not need it to exist yet
         named = None if args.command == "init" else self.config_path
-        self.config = load(work, named)
+        self.config = load(work, named, virtualenv_path=args.virtualenv_path)
         self.cache = Cache.from_config(self.config)
 
     def emit(self, data: Any, text: str) -> None:
@@ -222,6 +245,10 @@ class App:
             return Resolution(preferred, key, "preferred", preferred)
         return resolve_interpreter(self.cache, preferred=preferred, inputs={"lock_files": self.lock_files()},
                                    salt=self.config.salt)
+
+    def progress(self) -> bool | None:
+        """Progress lines: never with -q or JSON output, else on a terminal outside CI (progress.py decides)."""
+        return False if self.args.quiet > 0 or self.format == "json" else None
 
     def say(self, line: str) -> None:
         """A log line for a person on stderr (not with -q); stdout keeps the result line or the JSON."""
@@ -317,8 +344,9 @@ class App:
 
     def cmd_store(self) -> int:
         key = self.key_for(self.env_python())
-        result = self.cache.store(key, self.config.virtualenv_path, project_root=self.config.work_dir,
-                                  replace=self.args.refresh, build_seconds=self.build_seconds())
+        with Progress(f"{self.env_label()}: storing", enabled=self.progress()):
+            result = self.cache.store(key, self.config.virtualenv_path, project_root=self.config.work_dir,
+                                      replace=self.args.refresh, build_seconds=self.build_seconds())
         self.emit(result.to_json(), describe_store(result, label=self.env_label()))
         return 0
 
@@ -330,7 +358,11 @@ class App:
     def cmd_restore(self) -> int:
         resolution = self.resolved()
         label = self.env_label()
-        result = self.cache.restore(resolution.key, self.config.virtualenv_path, project_root=self.config.work_dir)
+        entry = self.cache.get(resolution.key.digest)
+        with Progress(f"{label}: restoring", total=entry.bytes if entry else None,
+                      enabled=self.progress() and entry is not None):
+            result = self.cache.restore(resolution.key, self.config.virtualenv_path,
+                                        project_root=self.config.work_dir)
         self.say(resolution.describe(label))
         if not result.hit and self.require_hit():
             raise RequireHitError(result, label=label)
@@ -366,7 +398,8 @@ class App:
                  str(e.hits), _build(e.build_seconds), human_saved(e.saved_seconds) if e.saved_seconds else "-"]
                 for e in entries]
         saved = sum(e.saved_seconds for e in entries)
-        footer = f"\n{len(entries)} entries, {human_bytes(sum(e.bytes for e in entries))}" + (
+        footer = f"\n{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, " \
+                 f"{human_bytes(sum(e.bytes for e in entries))}" + (
             f", saved {human_saved(saved)} in all" if saved else "")
         self.emit(None, _table(rows, ["KEY", "SIZE", "FILES", "PYTHON", "CREATED", "LAST USED", "HITS", "BUILD",
                                       "SAVED"]) + footer if entries else "the cache is empty")
@@ -410,6 +443,11 @@ class App:
         return 1 if problems else 0
 
     def cmd_prune(self) -> int:
+        if self.args.remote:
+            return self.cmd_prune_remote()
+        if self.args.keep is not None or self.args.max_bytes is not None:
+            raise VenvCacheError("--keep and --max-bytes are for 'prune --remote'",
+                                 fix="set cache_size and max_bytes in the config for the local cache")
         evicted = self.cache.prune()
         self.emit({"evicted": evicted}, f"evicted {len(evicted)} entr{'y' if len(evicted) == 1 else 'ies'}")
         return 0
@@ -429,11 +467,24 @@ class App:
 
     def cmd_list_remote(self) -> int:
         remote, local = self.remote(), set(self.cache.keys())
-        packs = remote.entries()
-        rows = [[e["key"][:12], human_bytes(e["size"]), e["last_modified"][:16].replace("T", " "),
-                 "yes" if e["key"] in local else "no"] for e in packs]
-        self.emit({"remote": remote.url, "packs": [{**e, "local": e["key"] in local} for e in packs]},
-                  _table(rows, ["KEY", "PACK SIZE", "UPLOADED (UTC)", "LOCAL"]))
+        packs = [{**e, "age": _age(e["last_modified"]), "local": e["key"] in local} for e in remote.entries()]
+        rows = [[e["key"][:12], human_bytes(e["size"]), e["last_modified"][:16].replace("T", " "), _human_age(e["age"]),
+                 "yes" if e["local"] else "no"] for e in packs]
+        total = sum(e["size"] for e in packs)
+        self.emit({"remote": remote.url, "packs": packs, "bytes": total},
+                  _table(rows, ["KEY", "PACK SIZE", "UPLOADED (UTC)", "AGE", "LOCAL"])
+                  + f"\n{len(packs)} packs, {human_bytes(total)}")
+        return 0
+
+    def cmd_prune_remote(self) -> int:
+        remote = self.remote()
+        if self.args.keep is not None and self.args.keep < 0:
+            raise VenvCacheError("--keep must be 0 or more", fix="give a number of packs")
+        dropped = remote.prune(max_age=self.cache.max_age, max_count=self.args.keep, max_bytes=self.args.max_bytes)
+        lines = [f"deleted {e['key'][:12]} ({human_bytes(e['size'])}, {_human_age(e['age'])} old)" for e in dropped]
+        self.emit({"remote": remote.url, "deleted": dropped},
+                  "\n".join([*lines, f"deleted {len(dropped)} pack{'' if len(dropped) == 1 else 's'} "
+                              f"from {remote.url}"]))
         return 0
 
     def cmd_push(self) -> int:

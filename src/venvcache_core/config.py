@@ -28,6 +28,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 SECTION = "virtualenv-cache"
 CONFIG_FILE = ".virtualenv_cache.toml"
 ENV_CONFIG_PATH = "VIRTUALENV_CACHE_CONFIG_PATH"
+ENV_VIRTUALENV_PATH = "VIRTUALENV_CACHE_VIRTUALENV_PATH"
 REMOTE_MODES = ("read", "write", "readwrite")
 REMOTE_SCHEMES = ("s3", "s3a", "gs", "az", "azure", "abfs", "abfss", "adl", "file", "http", "https")
 
@@ -48,11 +49,13 @@ class Config:
     link_mode: LinkMode = "auto"
     salt: str = ""
     python: str | None = None
-    shared: bool = False
     enabled: bool = True
     remote: str | None = None  # L2 object store URL (remote.py)
     remote_mode: str = "readwrite"
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # paths and interpreters from the config file must stay inside this folder (the checkout the file came with);
+    # None when the file is the user's own (named explicitly and outside the project's checkout) or there is none
+    checkout: Path | None = None
 
     def with_overrides(self, **changes: Any) -> Config:
         """A copy with some fields changed (used by the adapters' command-line switches)."""
@@ -146,6 +149,13 @@ def parse_age(value: Any) -> float:
     return float(match.group(1)) * _AGE_UNITS[match.group(2)]
 
 
+def _not_shared(value: Any) -> bool:
+    """``shared = false`` is accepted (old configs); ``true`` is refused: a local cache root is one user's."""
+    if _bool(value):
+        raise ValueError
+    return False
+
+
 def _link_mode(value: Any) -> LinkMode:
     mode = as_link_mode(_str(value))
     if mode is None:
@@ -179,7 +189,8 @@ _KEYS: dict[str, tuple[Any, str]] = {
     "link_mode": (_link_mode, "one of " + ", ".join(LINK_MODES)),
     "salt": (_str, "a string"),
     "python": (_path, "an interpreter name or path"),
-    "shared": (_bool, "true or false"),
+    "shared": (_not_shared, "false (shared = true is gone: a local cache belongs to one user, who alone may write "
+                            'it; share between users through a remote, e.g. remote = "file:///srv/venvcache")'),
     "enabled": (_bool, "true or false"),
     "remote": (remote_url, 'an object store URL: "s3://bucket/prefix", gs://, az://, file:// or https://'),
     "remote_mode": (_remote_mode, "one of " + ", ".join(REMOTE_MODES)),
@@ -216,11 +227,53 @@ def expand_path(value: str, *, base: Path, source: Path | None, key: str) -> Pat
     return path if path.is_absolute() else base / path
 
 
+def within(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is ``folder`` or below it, once both are resolved (symlinks and ``..`` included)."""
+    real, root = os.path.realpath(path), os.path.realpath(folder)
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def checkout_root(start: Path, source: Path | None = None) -> Path:
+    """The checkout a project folder belongs to: the git work tree holding it, else the config file's folder (when
+    it holds ``start``), else ``start``. A work tree at ``/`` or the home folder (dotfile repos) does not count."""
+    start = Path(os.path.realpath(start))
+    unsafe = {Path(os.path.realpath(os.sep)), Path(os.path.realpath(os.path.expanduser("~")))}
+    for folder in [start, *start.parents]:
+        if os.path.lexists(folder / ".git"):
+            if folder not in unsafe:
+                return folder
+            break
+    if source is not None and within(start, source.parent) and Path(os.path.realpath(source.parent)) not in unsafe:
+        return Path(os.path.realpath(source.parent))
+    return start
+
+
+def _check_python(value: str, checkout: Path, source: Path | None) -> None:
+    """An interpreter from a checkout's config: a name looked up on PATH, or an absolute path outside the checkout."""
+    if os.sep not in value and "/" not in value:
+        return
+    if not os.path.isabs(value) or within(value, checkout):
+        raise VenvCacheError(f"python = {value!r} names a file of the checkout; it is not run", path=source,
+                             fix="give an interpreter name found on PATH (python3.12) or an absolute path outside "
+                                 f"{checkout}, or pass --python")
+
+
+def _check_virtualenv_path(path: Path, checkout: Path, source: Path | None) -> None:
+    if not within(path, checkout):
+        raise VenvCacheError(f"virtualenv_path {str(path)!r} is outside the checkout {checkout}; a checkout's config "
+                             "may only name envs inside it", path=source,
+                             fix=f"use a path inside the project, or pass --virtualenv-path (or {ENV_VIRTUALENV_PATH})")
+
+
 def from_mapping(data: Mapping[str, Any], *, work_dir: Path, source: Path | None,
-                 allow: frozenset[str] = frozenset(), ini: bool = False) -> Config:
+                 allow: frozenset[str] = frozenset(), ini: bool = False, trusted: bool = False,
+                 virtualenv_path: Path | None = None) -> Config:
     """Validate a raw section (TOML table, or ini section with ``ini=True``) into a :class:`Config`.
 
-    ``allow`` names extra keys an adapter understands; they land in ``Config.extra`` unchecked.
+    ``allow`` names extra keys an adapter understands; they land in ``Config.extra`` unchecked. Unless ``trusted``
+    (the user's own file, outside the project's checkout), the section came with the checkout: its
+    ``virtualenv_path`` must be inside the checkout and its ``python`` a name on PATH or an absolute path outside it.
+    ``virtualenv_path`` given here (by the user) replaces the section's, unchecked.
     """
     work_dir = work_dir.resolve()
     values: dict[str, Any] = {}
@@ -229,6 +282,9 @@ def from_mapping(data: Mapping[str, Any], *, work_dir: Path, source: Path | None
         if key in allow:
             extra[key] = raw
             continue
+        if key in ("signing_key", "remote_signing_key"):  # a secret has no place in a committed file
+            raise VenvCacheError(f"{key!r} cannot be set in [{SECTION}]", path=source,
+                                 fix="set the secret in the environment: VIRTUALENV_CACHE_REMOTE_SIGNING_KEY")
         if key not in _KEYS:
             known = ", ".join(sorted(_KEYS))
             raise VenvCacheError(f"unknown key {key!r} in [{SECTION}]", path=source, fix=f"known keys: {known}")
@@ -239,13 +295,21 @@ def from_mapping(data: Mapping[str, Any], *, work_dir: Path, source: Path | None
             values[key] = parse(raw)
         except (TypeError, ValueError):
             raise VenvCacheError(f"{key} = {raw!r} is not valid", path=source, fix=f"expected {expected}") from None
+    values.pop("shared", None)
     base = source.parent if source is not None else work_dir
     cache_path = (expand_path(values.pop("cache_path"), base=base, source=source, key="cache_path")
                   if "cache_path" in values else default_cache_root() / project_id(work_dir))
     venv_path = expand_path(values.pop("virtualenv_path", ".venv"), base=work_dir, source=source,
                             key="virtualenv_path")
+    checkout = None if trusted else checkout_root(work_dir, source)
+    if virtualenv_path is not None:
+        venv_path = virtualenv_path
+    elif checkout is not None:
+        _check_virtualenv_path(venv_path, checkout, source)
+        if "python" in values:
+            _check_python(values["python"], checkout, source)
     return Config(work_dir=work_dir, cache_path=cache_path, virtualenv_path=venv_path, source=source,
-                  extra=extra, **values)
+                  extra=extra, checkout=checkout, **values)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -289,8 +353,16 @@ def candidates(work_dir: Path) -> list[Path]:
 
 
 def load(work_dir: str | os.PathLike[str] | None = None, config_path: str | os.PathLike[str] | None = None,
-         *, allow: frozenset[str] = frozenset()) -> Config:
-    """Find and validate the configuration for ``work_dir`` (default: the current directory)."""
+         *, allow: frozenset[str] = frozenset(), virtualenv_path: str | os.PathLike[str] | None = None) -> Config:
+    """Find and validate the configuration for ``work_dir`` (default: the current directory).
+
+    ``virtualenv_path`` (the command line's, else ``VIRTUALENV_CACHE_VIRTUALENV_PATH``) replaces the config's and
+    may be anywhere: the user gave it, not the checkout.
+    """
+    given = virtualenv_path or os.environ.get(ENV_VIRTUALENV_PATH) or None
+    if given is not None and "\0" in os.fspath(given):
+        raise VenvCacheError("the virtualenv path holds a NUL character", fix="fix --virtualenv-path")
+    venv = Path(os.path.abspath(os.path.expanduser(given))) if given is not None else None
     work = Path(work_dir or os.getcwd()).resolve()
     if not work.is_dir():
         raise VenvCacheError("work directory does not exist", path=work, fix="pass an existing --work-dir")
@@ -305,13 +377,16 @@ def load(work_dir: str | os.PathLike[str] | None = None, config_path: str | os.P
         if section is None:
             where = f"[tool.{SECTION}]" if path.name == "pyproject.toml" else f"[{SECTION}]"
             raise VenvCacheError(f"has no {where} section", path=path, fix=f"add a {where} section")
-        return from_mapping(section, work_dir=work, source=path, allow=allow, ini=path.suffix in {".ini", ".cfg"})
+        # a file the user named is theirs unless it lies in the project's checkout (which may have shipped it)
+        trusted = not within(path, checkout_root(work, path))
+        return from_mapping(section, work_dir=work, source=path, allow=allow, ini=path.suffix in {".ini", ".cfg"},
+                            trusted=trusted, virtualenv_path=venv)
     for path in candidates(work):
         if path.is_file():
             section = _section(path)
             if section is not None:
                 return from_mapping(section, work_dir=work, source=path, allow=allow,
-                                    ini=path.suffix in {".ini", ".cfg"})
+                                    ini=path.suffix in {".ini", ".cfg"}, virtualenv_path=venv)
             if path.name == CONFIG_FILE:
                 raise VenvCacheError(f"has no [{SECTION}] table", path=path, fix=f"add [{SECTION}] at the top")
-    return from_mapping({}, work_dir=work, source=None, allow=allow)
+    return from_mapping({}, work_dir=work, source=None, allow=allow, virtualenv_path=venv)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import root
 from .errors import VenvCacheError
 from .fsutil import discard, pid_alive, rmtree, temp_owner
 from .key import KEY_RE
@@ -86,6 +87,8 @@ def clean_tmp(cache: Cache, max_age: float = STALE_TMP_SECONDS) -> None:
         if not folder.is_dir():
             continue
         for item in folder.iterdir():
+            if not root.generated(item.name):  # only names the cache makes: anything else is not its to delete
+                continue
             with contextlib.suppress(OSError):
                 age = time.time() - item.lstat().st_mtime
                 stale = age > max_age or folder == cache.trash  # trash is out of the key namespace

@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from .config import checkout_root
+from .config import within as within_folder
 from .errors import VenvCacheError
 
 SCHEMA = 2  # bump when the layout of an entry or of this document changes (2: shared inputs, redaction)
@@ -87,9 +89,14 @@ def venv_python(env: Path) -> Path:
 
 
 def find_python(spec: str | None) -> Path:
-    """Resolve an interpreter given by name (``python3.12``) or path; default ``python3`` on PATH."""
+    """Resolve an interpreter given by name (``python3.12``) or path; default ``python3`` on PATH.
+
+    A name is looked up in the absolute folders of PATH only: a relative entry (``.``, ``bin``) would find a file
+    of whatever checkout the command runs in.
+    """
     name = spec or "python3"
-    found = shutil.which(name) if os.sep not in name else name
+    search = os.pathsep.join(p for p in os.environ.get("PATH", os.defpath).split(os.pathsep) if os.path.isabs(p))
+    found = shutil.which(name, path=search) if os.sep not in name else name
     if not found or not os.path.exists(found):
         raise VenvCacheError(f"interpreter {name!r} not found",
                              fix="install it, put it on PATH or set 'python' in the config")
@@ -141,14 +148,46 @@ def relative_name(path: Path, root: Path) -> str:
     return Path(os.path.normpath(rel)).as_posix()
 
 
-def hash_files(patterns: Iterable[str], root: Path, *, source: Path | None = None) -> dict[str, str]:
-    """Content hashes of lock files, by normalised relative name. A missing file or an empty glob is an error."""
+MAX_LOCK_FILES = 10_000  # files one set of lock patterns may match ("/usr/**" ran for minutes)
+MAX_LOCK_BYTES = 1 << 30  # and their total size
+
+
+def _glob_prefix(path: str) -> str:
+    """The folder a glob pattern can only match below: its parts before the first one with a wildcard."""
+    parts = path.split(os.sep)
+    for index, part in enumerate(parts):
+        if glob.has_magic(part):
+            return os.sep.join(parts[:index]) or os.sep
+    return path
+
+
+def hash_files(patterns: Iterable[str], root: Path, *, source: Path | None = None,
+               within: Path | None = None) -> dict[str, str]:
+    """Content hashes of lock files, by normalised relative name. A missing file or an empty glob is an error.
+
+    Every file must lie inside ``within`` (default: the checkout of ``root``, see :func:`config.checkout_root`) once
+    symlinks are resolved, so a checkout's config cannot put ``/etc/shadow`` or ``~/.ssh/*`` digests in keys and
+    packs; and the patterns may match at most :data:`MAX_LOCK_FILES` files of :data:`MAX_LOCK_BYTES` in all.
+    """
+    boundary = within if within is not None else checkout_root(root, source)
     result: dict[str, str] = {}
+    count = total = 0
     for pattern in patterns:
         expanded = os.path.expanduser(os.path.expandvars(pattern))
         full = os.path.normpath(expanded if os.path.isabs(expanded) else os.path.join(root, expanded))
+        if not within_folder(_glob_prefix(full), boundary):
+            raise VenvCacheError(f"lock file pattern {pattern!r} points outside the checkout {boundary}",
+                                 path=source or root, fix="list only files of the project in requirements_lock_paths")
         if glob.has_magic(expanded):
-            matches = sorted(p for p in glob.glob(full, recursive=True) if os.path.isfile(p))
+            matches = []
+            for found in glob.iglob(full, recursive=True):
+                if not os.path.isfile(found):
+                    continue
+                matches.append(found)
+                if count + len(matches) > MAX_LOCK_FILES:
+                    raise VenvCacheError(f"lock file pattern {pattern!r} matches more than {MAX_LOCK_FILES:,} files",
+                                         path=source or root, fix="name the lock files, or narrow the glob")
+            matches.sort()
             if not matches:
                 raise VenvCacheError(f"lock file pattern {pattern!r} matches no file", path=source or root,
                                      fix="fix requirements_lock_paths or create the file")
@@ -159,10 +198,18 @@ def hash_files(patterns: Iterable[str], root: Path, *, source: Path | None = Non
             if not path.is_file():
                 raise VenvCacheError(f"lock file {pattern!r} does not exist", path=path,
                                      fix="create it or remove it from requirements_lock_paths")
+            if not within_folder(path, boundary):
+                raise VenvCacheError(f"lock file {pattern!r} resolves outside the checkout {boundary}", path=path,
+                                     fix="list only files of the project in requirements_lock_paths")
             try:
+                total += path.stat().st_size
+                if total > MAX_LOCK_BYTES:
+                    raise VenvCacheError(f"lock files add up to more than {MAX_LOCK_BYTES >> 20:,} MiB",
+                                         path=source or root, fix="name the lock files, or narrow the globs")
                 result[relative_name(path, root)] = file_digest(path)
             except OSError as exc:
                 raise VenvCacheError(f"lock file cannot be read: {exc.strerror}", path=path) from None
+            count += 1
     return dict(sorted(result.items()))
 
 

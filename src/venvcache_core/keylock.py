@@ -35,18 +35,15 @@ class KeyLock:
     ``timeout``: -1 waits for ever, otherwise seconds before :class:`filelock.Timeout`.
     """
 
-    def __init__(self, path: Path, timeout: float = -1, *, shared: bool = False) -> None:
+    def __init__(self, path: Path, timeout: float = -1) -> None:
         self.path = path
         self.timeout = timeout
-        self.mode = 0o666 if shared else 0o600
+        self.mode = 0o600
         self._fd: int | None = None
 
     def _open(self) -> int:
         flags = os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-        try:
-            return os.open(self.path, flags | os.O_RDWR, self.mode)
-        except PermissionError:  # another user's lock file in a shared cache: flock needs no write access
-            return os.open(self.path, flags | os.O_RDONLY, self.mode)
+        return os.open(self.path, flags | os.O_RDWR, self.mode)
 
     def acquire(self) -> KeyLock:
         """Take the lock (waiting up to ``timeout``); :class:`filelock.Timeout` when it stays busy."""
@@ -98,8 +95,8 @@ class KeyLock:
         self.release()
 
 
-def key_lock(path: Path, timeout: float = -1, *, shared: bool = False) -> Lock:
+def key_lock(path: Path, timeout: float = -1) -> Lock:
     """The lock on ``path``: a :class:`KeyLock`, or where there is no ``flock`` a ``filelock.FileLock``."""
     if not HAS_FLOCK:  # pragma: no cover - Windows: filelock (which deletes its file on release there)
         return FileLock(path, timeout=timeout, is_singleton=False)
-    return KeyLock(path, timeout, shared=shared)
+    return KeyLock(path, timeout)

@@ -14,10 +14,13 @@ entry it claims to be is rejected too.
 Unpacking is for untrusted input: no absolute names, no ``..``, only ``meta.json``, ``manifest.json`` and
 ``env/...``; regular files, directories and symlinks only (no hard links, devices or fifos); nothing is written
 through a symlink (a member's parent must be a directory this unpack created, files are opened ``O_EXCL |
-O_NOFOLLOW``); permission bits are limited to ``0o777``; every symlink must resolve inside ``env/`` once the tree
-is complete, except the interpreter links in ``env/bin`` that resolve to the base interpreter named in
-``meta.json`` (the key pins it and the restore's health check verifies it). The caller unpacks into a fresh temp
-dir and throws it away when :class:`PackError` is raised.
+O_NOFOLLOW``); modes are normalised (``0o755`` folders and executables, ``0o644`` other files, less the umask:
+a pack never makes an env writable by others); every symlink must resolve inside ``env/`` once the tree is complete,
+except the interpreter links in ``env/bin`` that resolve to the base interpreter the key pins. Numbers are parsed
+strictly (octal or decimal digits, nothing negative), every loop consumes input, the tar bytes are bounded by what
+the manifest accounts for, the files by the cache's ``max_bytes``, the whole by a deadline; each file's content is
+checked against the manifest's sha256 as it is written, and ``bytes``/``files`` in ``meta.json`` are recomputed from
+what was written. The caller unpacks into a fresh temp dir and throws it away when :class:`PackError` is raised.
 
 Speed: the tar headers are written and parsed here rather than by :mod:`tarfile`, whose per-member overhead
 (~70 µs) was most of the time on a 15k-file env; and zstd runs in a second thread (it releases the GIL) while
@@ -32,13 +35,16 @@ import json
 import os
 import posixpath
 import queue
+import re
 import struct
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .key import canonical_json
 from .manifest import Manifest, walk
 
 try:  # Python 3.14+
@@ -62,6 +68,12 @@ PAX_MAX = 1 << 20
 DEFAULT_LEVEL = 3  # zstd's own default: ratio ~3.2 on a venv, faster than a disk
 INTERPRETER_NAMES = ("python", "pypy", "graalpy")
 REGTYPE, DIRTYPE, SYMTYPE, PAXTYPE = b"0", b"5", b"2", b"x"
+_OCTAL = re.compile(rb"[0-7]+")
+_DIGITS = re.compile(rb"[0-9]+")
+SIZE_MAX = 1 << 50  # no member of an env is a petabyte: anything larger is a crafted header
+MEMBER_OVERHEAD = 16 << 10  # tar bytes allowed per member beyond its data (header, pax header and records, padding)
+DIRS_SLACK = 1000  # folders allowed beyond one per file or link (empty folders exist, but not millions)
+DRAIN_MAX = 1 << 20  # zero padding allowed after the end of the archive (tar pads to 10 kB records)
 _KINDS = {b"1": "hard link", b"3": "device file", b"4": "device file", b"6": "fifo", b"7": "contiguous file",
           b"g": "global pax header", b"L": "GNU long name", b"K": "GNU long link name"}
 
@@ -132,13 +144,24 @@ def _ustar(name: bytes, kind: bytes, mode: int, size: int, mtime: int, link: byt
 
 
 def _number(field: bytes) -> int:
+    """A tar number field: octal digits only, NUL/space padded (no sign, no base-256, no ``0o``/``_`` spellings).
+
+    ``int(text, 8)`` took ``-1``: a negative size made the reader loop for ever while holding the key lock.
+    """
     text = field.rstrip(b"\0 ").lstrip(b" ")
     if not text:
         return 0
-    try:
-        return int(text, 8)
-    except ValueError:
-        raise PackError("a tar header holds a malformed number") from None
+    if not _OCTAL.fullmatch(text):
+        raise PackError("a tar header holds a malformed number")
+    return int(text, 8)
+
+
+def _decimal(text: bytes | str, what: str, maximum: int) -> int:
+    """A pax number: decimal digits only, at most ``maximum`` (``int()`` also took signs, spaces and ``_``)."""
+    raw = text.encode("ascii", "replace") if isinstance(text, str) else text
+    if not _DIGITS.fullmatch(raw) or len(raw) > 20 or int(raw) > maximum:
+        raise PackError(f"a pax header holds a malformed or out-of-range {what}")
+    return int(raw)
 
 
 def _string(field: bytes) -> str:
@@ -157,19 +180,18 @@ def parse_header(block: bytes) -> tuple[str, bytes, int, int, int, str]:
 
 
 def parse_pax(data: bytes) -> dict[str, str]:
-    """The records of a pax extended header."""
+    """The records of a pax extended header (``<length> <key>=<value>\\n``; lengths strictly decimal and positive)."""
     records: dict[str, str] = {}
     pos = 0
     while pos < len(data):
-        space = data.find(b" ", pos)
+        space = data.find(b" ", pos, pos + 21)
         if space == -1:
             raise PackError("a pax header is malformed")
-        try:
-            length = int(data[pos:space])
-        except ValueError:
-            raise PackError("a pax header is malformed") from None
+        length = _decimal(data[pos:space], "record length", len(data) - pos)
+        if length <= space - pos:  # a record is longer than its own length field: this also keeps pos moving on
+            raise PackError("a pax header is malformed")
         record = data[space + 1:pos + length]
-        if length <= 0 or not record.endswith(b"\n") or b"=" not in record:
+        if not record.endswith(b"\n") or b"=" not in record:
             raise PackError("a pax header is malformed")
         key, _, value = record[:-1].partition(b"=")
         records[key.decode("utf-8", "replace")] = value.decode("utf-8", "surrogateescape")
@@ -372,18 +394,33 @@ class _DecompressorThread(threading.Thread):
 
 
 class _Source:
-    """Exact reads from the decompressor thread's output."""
+    """Exact reads from the decompressor thread's output, within a byte budget and before a deadline.
 
-    def __init__(self, worker: _DecompressorThread) -> None:
+    Every read takes at least one byte or fails, so no loop over it can spin; ``limit`` (tar bytes) and
+    ``deadline`` (``time.monotonic()``) turn a bomb or a stalled download into a :class:`PackError`.
+    """
+
+    def __init__(self, worker: _DecompressorThread, deadline: float | None = None) -> None:
         self._worker = worker
         self._cur = memoryview(b"")
         self._pos = 0
         self.ended = False
+        self.deadline = deadline
+        self.consumed = 0  # tar bytes handed out so far
+        self.limit: int | None = None  # at most this many in all (set once the manifest is known)
 
     def _next(self) -> bool:
         if self.ended:
             return False
-        item = self._worker.queue.get()
+        while True:
+            wait = None if self.deadline is None else self.deadline - time.monotonic()
+            if wait is not None and wait <= 0:
+                raise PackError("unpacking took longer than the time allowed for a restore (slow or hostile remote)")
+            try:
+                item = self._worker.queue.get(timeout=None if wait is None else min(wait, 1.0))
+                break
+            except queue.Empty:
+                continue
         if item is None:
             self.ended = True
             return False
@@ -393,17 +430,25 @@ class _Source:
         return True
 
     def some(self, limit: int) -> memoryview:
-        """Between 1 and ``limit`` bytes; :class:`PackError` at the end of the stream."""
+        """Between 1 and ``limit`` (>= 1) bytes; :class:`PackError` at the end of the stream or beyond the budget."""
+        if limit < 1:
+            raise PackError("a tar member has a negative or empty length")
         while self._pos >= len(self._cur):
             if not self._next():
                 raise PackError("the archive ends early (truncated)")
         piece = self._cur[self._pos:self._pos + limit]
         self._pos += len(piece)
+        self.consumed += len(piece)
+        if self.limit is not None and self.consumed > self.limit:
+            raise PackError("the archive is larger than its manifest accounts for (a decompression bomb?)")
         return piece
 
     def exact(self, n: int) -> bytes:
-        if self._pos + n <= len(self._cur):
-            self._pos += n
+        if n < 0:
+            raise PackError("a tar member has a negative length")
+        if n and self._pos + n <= len(self._cur) and (self.limit is None or self.consumed + n <= self.limit):
+            self._pos += n  # the common case: a header within the current piece
+            self.consumed += n
             return bytes(self._cur[self._pos - n:self._pos])
         parts = []
         while n:
@@ -413,31 +458,44 @@ class _Source:
         return b"".join(parts)
 
     def skip(self, n: int) -> None:
+        if n < 0:
+            raise PackError("a tar member has a negative length")
         while n:
             n -= len(self.some(n))
 
     def drain(self) -> None:
-        """The rest of the stream: only zero padding may follow the end of the archive."""
+        """The rest of the stream: only zero padding (at most :data:`DRAIN_MAX` bytes) may follow the archive."""
+        seen = 0
         while True:
             rest = self._cur[self._pos:]
+            seen += rest.nbytes
             if rest.nbytes and bytes(rest).count(0) != rest.nbytes:
                 raise PackError("data after the end of the archive")
+            if seen > DRAIN_MAX:
+                raise PackError("too much padding after the end of the archive")
             self._pos = len(self._cur)
             if not self._next():
                 return
 
 
-def read_pack(chunks: Iterable[Any], dest: Path, *, key: str) -> tuple[dict[str, Any], str, int]:
+def read_pack(chunks: Iterable[Any], dest: Path, *, key: str, max_bytes: int | None = None,
+              timeout: float | None = None, interpreter: str | None = None) -> tuple[dict[str, Any], str, int]:
     """Unpack a pack streamed as ``chunks`` into the empty new directory ``dest``; raise :class:`PackError`.
 
+    ``max_bytes``: the cache's size budget; a pack whose files add up to more is refused before (and, should the
+    manifest lie, while) writing. ``timeout``: seconds for the whole download and unpack. ``interpreter``: the base
+    interpreter the key pins (the only place an ``env/bin/python*`` link may lead); default: the one the pack's own
+    key document names, used only when that document hashes to ``key``.
+
     Returns (meta, sha256, bytes received) only once the whole stream is verified. ``dest`` then holds
-    ``meta.json``, ``manifest.json`` and ``env/``; on error it may hold part of them and the caller deletes it.
+    ``meta.json`` (its ``bytes`` and ``files`` recomputed from what was written), ``manifest.json`` and ``env/``;
+    on error it may hold part of them and the caller deletes it.
     """
     worker = _DecompressorThread(chunks)
     worker.start()
-    source = _Source(worker)
+    source = _Source(worker, None if timeout is None else time.monotonic() + timeout)
     try:
-        meta, links = _extract(source, dest, key)
+        meta, links, written, files = _extract(source, dest, key, max_bytes)
         source.drain()  # up to the worker's end mark, which it puts only after verifying the sha256
     except BaseException:
         worker.cancelled.set()  # the worker stops at its next step; no need to wait for a slow network
@@ -445,8 +503,29 @@ def read_pack(chunks: Iterable[Any], dest: Path, *, key: str) -> tuple[dict[str,
     worker.join()
     if not worker.sha256:  # pragma: no cover - the queue carried the reason; this is a backstop
         raise PackError("the pack was not verified")
-    _check_links(dest / "env", links, meta)
+    _check_links(dest / "env", links, interpreter or _pinned_interpreter(meta, key))
+    if meta.get("bytes") != written or meta.get("files") != files:  # list, stats and eviction use these
+        meta = {**meta, "bytes": written, "files": files}
+        with open(dest / "meta.json", "w", encoding="utf-8") as fh:
+            json.dump(meta, fh, sort_keys=True)
     return meta, worker.sha256, worker.received
+
+
+def _pinned_interpreter(meta: dict[str, Any], key: str) -> str | None:
+    """The base interpreter named by the pack's key document, if that document is the key's (its sha256 is ``key``).
+
+    A pack stored without a key document (a bare digest) names it only in its meta: that is used as before, and the
+    restore's health check compares the interpreter with the caller's key.
+    """
+    document = meta.get("document")
+    if isinstance(document, dict) and document:
+        if hashlib.sha256(canonical_json(document).encode()).hexdigest() != key:
+            raise PackError("the pack's key document is not the document of its key (a pack for another env)")
+        named = document.get("interpreter")
+    else:
+        named = meta.get("interpreter")
+    base = named.get("base_executable") if isinstance(named, dict) else None
+    return base if isinstance(base, str) and base.startswith("/") else None
 
 
 def _members(source: _Source) -> Iterable[tuple[str, bytes, int, int, int, str]]:
@@ -458,29 +537,36 @@ def _members(source: _Source) -> Iterable[tuple[str, bytes, int, int, int, str]]
             return
         name, kind, mode, size, mtime, link = parse_header(block)
         if kind == PAXTYPE:
+            if pax:
+                raise PackError("two pax headers in a row")
             if size > PAX_MAX:
                 raise PackError("a pax header is too large")
             pax = parse_pax(source.exact(size + (-size % BLOCK))[:size])
+            if not pax:
+                raise PackError("an empty pax header")
             continue
         if pax:
             name, link = pax.get("path", name), pax.get("linkpath", link)
             if "size" in pax:
-                try:
-                    size = int(pax["size"])
-                except ValueError:
-                    raise PackError("a pax size is not a number") from None
+                size = _decimal(pax["size"], "size", SIZE_MAX)
             pax = {}
+        if size > SIZE_MAX:
+            raise PackError("a tar member is larger than any env file")
         yield name.rstrip("/") if kind == DIRTYPE else name, kind, mode, size, mtime, link
 
 
-def _extract(source: _Source, dest: Path, key: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """Check and write every member; return meta.json's content and the symlinks made (name below env → target)."""
+def _extract(source: _Source, dest: Path, key: str,
+             max_bytes: int | None) -> tuple[dict[str, Any], dict[str, str], int, int]:
+    """Check and write every member; return meta.json's content, the symlinks made (name below env → target), and
+    the bytes and number of files written."""
     meta: dict[str, Any] | None = None
     manifest: Manifest | None = None
     mtimes: dict[str, Any] = {}  # the entry's own mtimes (ns) from its manifest; the L1 restore compares them
     made_dirs: set[str] = set()
     seen_files: set[str] = set()
     seen_links: dict[str, str] = {}
+    written = 0
+    max_dirs = 0
     root = str(dest)
     for name, kind, mode, size, mtime, link in _members(source):
         name = _safe_name(name)
@@ -508,10 +594,20 @@ def _extract(source: _Source, dest: Path, key: str) -> tuple[dict[str, Any], dic
                     raise ValueError("not an object")
                 else:
                     meta = parsed
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, RecursionError) as exc:
                 raise PackError(f"{name} is not valid: {exc}") from None
             if meta is not None and meta.get("key") != key:
                 raise PackError(f"the pack is for key {str(meta.get('key'))[:12]!r}, not {key[:12]}")
+            if manifest is not None and name == "manifest.json":
+                total = sum(s for s, _ in manifest.files.values())
+                if any(s < 0 for s, _ in manifest.files.values()):
+                    raise PackError("manifest.json lists a negative size")
+                if max_bytes is not None and total > max_bytes:
+                    raise PackError(f"the pack holds {total:,} bytes, more than the cache's max_bytes "
+                                    f"({max_bytes:,}); not unpacked")
+                members = len(manifest.files) + len(manifest.symlinks)
+                max_dirs = members + DIRS_SLACK
+                source.limit = source.consumed + total + MEMBER_OVERHEAD * (members + max_dirs) + 2 * META_MAX
             continue
         if meta is None or manifest is None:
             raise PackError("meta.json and manifest.json must come before env/")
@@ -522,15 +618,19 @@ def _extract(source: _Source, dest: Path, key: str) -> tuple[dict[str, Any], dic
             raise PackError(f"{name}: its folder is not a directory of the pack (a link, or missing)")
         path = os.path.join(root, name)
         if kind == DIRTYPE:
-            os.mkdir(path, 0o700)
-            os.chmod(path, (mode & 0o777) | 0o700)
-            made_dirs.add(name)
+            if len(made_dirs) >= max_dirs:
+                raise PackError("the pack holds far more folders than its manifest has files")
+            os.mkdir(path, 0o755)  # modes are normalised (the umask applies): a pack never makes anything writable
+            made_dirs.add(name)  # by others, whatever its headers say
         elif regular:
             expected = manifest.files.get(rel)
             if expected is None or expected[0] != size:
                 raise PackError(f"{name} is not in the manifest with that size")
+            if max_bytes is not None and written + size > max_bytes:  # pragma: no cover - the manifest check above
+                raise PackError(f"unpacking stopped at the cache's max_bytes ({max_bytes:,})")
             ns = mtimes.get(rel)
-            _extract_file(source, path, size, mode, ns if type(ns) is int and ns >= 0 else mtime * 10**9)
+            _extract_file(source, path, size, mode, ns if type(ns) is int and ns >= 0 else mtime * 10**9, expected[1])
+            written += size
             seen_files.add(rel)
         else:
             _check_link_name(name, link, manifest.symlinks.get(rel))
@@ -543,23 +643,28 @@ def _extract(source: _Source, dest: Path, key: str) -> tuple[dict[str, Any], dic
     missing = (set(manifest.files) - seen_files) or (set(manifest.symlinks) - set(seen_links))
     if missing:
         raise PackError(f"the pack lacks {len(missing)} entries of its manifest, e.g. env/{sorted(missing)[0]}")
-    return meta, seen_links
+    return meta, seen_links, written, len(seen_files)
 
 
-def _extract_file(source: _Source, path: str, size: int, mode: int, mtime_ns: int) -> None:
-    """Write one regular file: never through a link (O_EXCL, O_NOFOLLOW), mode limited to 0o777, mtime kept."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+def _extract_file(source: _Source, path: str, size: int, mode: int, mtime_ns: int, sha256: str) -> None:
+    """Write one regular file, never through a link (O_EXCL, O_NOFOLLOW), checking its content against the manifest's
+    sha256 as it streams in. Modes are normalised: 0o755 or 0o644 (executable or not), less the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                 0o755 if mode & 0o100 else 0o644)
+    digest = hashlib.sha256()
     try:
         left = size
         while left:
             piece = source.some(min(left, CHUNK))
             left -= len(piece)
+            digest.update(piece)
             while piece:
                 piece = piece[os.write(fd, piece):]
-        os.fchmod(fd, mode & 0o777)
         os.utime(fd, ns=(mtime_ns, mtime_ns))  # .pyc files are validated against their source's mtime
     finally:
         os.close(fd)
+    if digest.hexdigest() != sha256:
+        raise PackError(f"{path.rsplit(os.sep + 'env' + os.sep, 1)[-1]}: content differs from the manifest's sha256")
     source.skip(-size % BLOCK)
 
 
@@ -595,12 +700,10 @@ def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _check_links(env: Path, links: dict[str, str], meta: dict[str, Any]) -> None:
-    """Every symlink, resolved in the finished tree, stays in ``env`` or is the entry's base interpreter."""
+def _check_links(env: Path, links: dict[str, str], interpreter: str | None) -> None:
+    """Every symlink, resolved in the finished tree, stays in ``env`` or is the pinned base ``interpreter``."""
     root = os.path.realpath(env)
-    interpreter = meta.get("interpreter")
-    base = interpreter.get("base_executable") if isinstance(interpreter, dict) else None
-    allowed = os.path.realpath(base) if isinstance(base, str) and base.startswith("/") else None
+    allowed = os.path.realpath(interpreter) if interpreter else None
     for rel in links:
         real = os.path.realpath(os.path.join(root, rel))
         if _within(real, root):

@@ -18,10 +18,9 @@ COUNTERS = ("hits", "misses", "stores", "evictions", "quarantined", "saved_secon
 class Counters:
     """Counters kept in ``<cache>/stats.json``, updated under ``<cache>/.locks/stats.lock``."""
 
-    def __init__(self, root: Path, *, shared: bool = False) -> None:
+    def __init__(self, root: Path) -> None:
         self.path = root / "stats.json"
         self.lock_path = root / ".locks" / "stats.lock"
-        self.shared = shared
 
     def read(self) -> dict[str, Any]:
         """The counters as stored (empty when there are none or the file is unreadable)."""
@@ -33,7 +32,7 @@ class Counters:
     def add(self, **deltas: int | float) -> None:
         """Add to some counters (best effort: stats never fail a restore or store)."""
         try:
-            with FileLock(self.lock_path, timeout=5, is_singleton=False, mode=0o666 if self.shared else 0o600):
+            with FileLock(self.lock_path, timeout=5, is_singleton=False, mode=0o600):
                 data = self.read()
                 for name, delta in deltas.items():
                     value = data.get(name, 0)

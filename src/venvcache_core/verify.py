@@ -9,9 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .errors import VenvCacheError
 from .fsutil import read_json
-from .key import interpreter_identity, venv_python
 from .manifest import Manifest, scan, walk
 
 
@@ -100,19 +98,3 @@ class ManifestCheck(threading.Thread):
             except OSError:
                 return f"symlink env/{name} is missing"
         return ""
-
-
-def health_problem(env: Path, expected: Any) -> str:
-    """Why the env at ``env`` cannot be served (its interpreter does not start or is another one), or ''."""
-    python = venv_python(env)
-    if not os.path.exists(python):
-        return f"{python.relative_to(env)} is missing or its link is dangling"
-    try:
-        got = interpreter_identity(python)
-    except VenvCacheError as exc:
-        return str(exc)
-    if isinstance(expected, dict):
-        for name in ("implementation", "version", "cache_tag", "base_executable"):
-            if got.get(name) != expected.get(name):
-                return f"interpreter {name} is {got.get(name)!r}, the entry was built with {expected.get(name)!r}"
-    return ""

@@ -6,22 +6,25 @@ import sys
 from pathlib import Path
 
 import pytest
-from coresupport import MakeVenv, run
+from coresupport import MakeVenv
 
+from helpers import installer_environ
+from pytest_venvcache import VenvFactory
 from venvcache_core import Cache
 
 
 @pytest.fixture
-def make_venv(offline_env: dict[str, str]) -> MakeVenv:
-    """Create a real venv at ``path`` with ``python -m venv`` (pip inside) and pip-install ``packages`` into it."""
+def make_venv(offline_env: dict[str, str], wheelhouse: Path, venv_factory: VenvFactory) -> MakeVenv:
+    """A real venv at ``path`` (``python -m venv``, pip inside) with ``packages`` pip-installed (and ``editable``).
+
+    The project's own pytest plugin builds each one once and then restores it (``venv_factory``).
+    """
 
     def make(path: Path, *packages: str, python: str = sys.executable, editable: Path | None = None) -> Path:
-        base = getattr(sys, "_base_executable", sys.executable) if python == sys.executable else python
-        run([base, "-m", "venv", path], offline_env)
         args = [*packages] + (["-e", str(editable)] if editable else [])
-        if args:
-            run([path / "bin" / "python", "-m", "pip", "install", "-q", *args], offline_env)
-        return path
+        venv = venv_factory(args, python=None if python == sys.executable else python, installer="pip",
+                            path=path, env=installer_environ(offline_env), find_links=[wheelhouse])
+        return Path(venv.path)
 
     return make
 

@@ -16,6 +16,8 @@ from venvcache_core import (
     describe_restore,
     diff_documents,
     explain_miss,
+    interpreter_identity,
+    venv_python,
 )
 
 INTERP = {"implementation": "cpython", "version": "3.12.1", "cache_tag": "cpython-312",
@@ -98,12 +100,20 @@ def test_diff_documents_full() -> None:
         ("a.b", "changed"), ("gone", "removed"), ("new.d", "added")]
 
 
-def test_time_saved_is_counted(cache: Cache, stored: Callable[..., str], tmp_path: Path) -> None:
-    digest = stored(key(), build_seconds=30.0)
+def real_key(clone_venv: Callable[[Path], Path], tmp_path: Path) -> object:
+    """A key with the template env's own interpreter: only such an entry can be served (a hit)."""
+    identity = interpreter_identity(venv_python(clone_venv(tmp_path / "probe")))
+    return build_key(interpreter=identity, inputs={"lock_files": {"requirements.txt": "a" * 64}})
+
+
+def test_time_saved_is_counted(cache: Cache, stored: Callable[..., str], clone_venv: Callable[[Path], Path],
+                               tmp_path: Path) -> None:
+    hit_key = real_key(clone_venv, tmp_path)
+    digest = stored(hit_key, build_seconds=30.0)
     entry = cache.get(digest)
     assert entry is not None and entry.build_seconds == 30.0 and entry.saved_seconds == 0.0
-    first = cache.restore(key(), tmp_path / "d1")  # type: ignore[arg-type]
-    second = cache.restore(key(), tmp_path / "d2")  # type: ignore[arg-type]
+    first = cache.restore(hit_key, tmp_path / "d1")  # type: ignore[arg-type]
+    second = cache.restore(hit_key, tmp_path / "d2")  # type: ignore[arg-type]
     assert first.hit and second.hit
     assert 0 < first.saved_seconds <= 30.0 and abs(first.saved_seconds - (30.0 - first.seconds)) < 0.5
     assert ", saved ~" in describe_restore(first, label=".venv")
@@ -113,9 +123,11 @@ def test_time_saved_is_counted(cache: Cache, stored: Callable[..., str], tmp_pat
     assert cache.stats()["saved_seconds"] == pytest.approx(entry.saved_seconds, abs=0.01)
 
 
-def test_no_build_time_no_saving(cache: Cache, stored: Callable[..., str], tmp_path: Path) -> None:
-    stored(key())
-    result = cache.restore(key(), tmp_path / "d")  # type: ignore[arg-type]
+def test_no_build_time_no_saving(cache: Cache, stored: Callable[..., str], clone_venv: Callable[[Path], Path],
+                                 tmp_path: Path) -> None:
+    hit_key = real_key(clone_venv, tmp_path)
+    stored(hit_key)
+    result = cache.restore(hit_key, tmp_path / "d")  # type: ignore[arg-type]
     assert result.hit and result.saved_seconds == 0.0
     assert "saved" not in describe_restore(result, label=".venv")
     assert cache.stats()["saved_seconds"] == 0
@@ -139,3 +151,24 @@ def test_require_hit_error_names_key_and_nearest(cache: Cache, stored: Callable[
     assert "\n" not in text
     assert text.startswith(f"py311: venv cache hit required, but key {result.key[:8]} missed (no entry; nearest "
                            f"{old[:8]}: python 3.12.1 → 3.11.7)")
+
+
+def test_resolution_skips_entries_whose_interpreter_is_not_here(cache: Cache, stored: Callable[..., str]) -> None:
+    """An entry for the same inputs built with an interpreter this machine lacks is not served; nor one for other
+    inputs; the preferred interpreter's key stays (and misses, explained)."""
+    import sys
+
+    from venvcache_core import interpreter_identity, resolve_interpreter
+
+    here = Path(getattr(sys, "_base_executable", sys.executable))
+    inputs = {"lock_files": {"requirements.txt": "a" * 64}}
+    stored(build_key(interpreter={**interpreter_identity(here), "base_executable": "/nonexistent/python3.99"},
+                     inputs=inputs))
+    other = build_key(interpreter=interpreter_identity(here), inputs={"lock_files": {"other.txt": "b" * 64}})
+    stored(other)
+    resolution = resolve_interpreter(cache, preferred=here, inputs=inputs)
+    assert resolution.why == "preferred" and resolution.python == here
+    assert resolution.key.digest == build_key(interpreter=interpreter_identity(here), inputs=inputs).digest
+    served = build_key(interpreter=interpreter_identity(here), inputs=inputs)
+    digest = stored(served)
+    assert resolve_interpreter(cache, preferred=here, inputs=inputs).key.digest == digest

@@ -378,18 +378,19 @@ def test_cache_dir_is_created_private(tmp_path: Path, sources: dict[str, SourceE
 
 
 @pytest.mark.parametrize("mode", [0o770, 0o777, 0o1777, 0o720, 0o702])
-def test_writable_by_others_is_refused_unless_shared(tmp_path: Path, mode: int, sources: dict[str, SourceEnv]) -> None:
+def test_writable_by_others_is_refused(tmp_path: Path, mode: int, sources: dict[str, SourceEnv]) -> None:
+    """Also with ``shared = true`` once allowed it: that setting is gone (issue 16; see tests/security)."""
     path = tmp_path / "cache"
     path.mkdir()
     os.chmod(path, mode)
     key = digest("shared")
-    for call in (lambda c: c.store(key, sources["one"].path), lambda c: c.restore(key, tmp_path / "d"), Cache.prune):
+    for call in (lambda c: c.store(key, sources["one"].path), lambda c: c.restore(key, tmp_path / "d"), Cache.prune,
+                 Cache.erase):
         with pytest.raises(VenvCacheError, match="writable by other users") as err:
             call(Cache(path))
         one_line_error(err.value)
-    shared = Cache(path, shared=True)
-    assert shared.store(key, sources["one"].path).stored
-    assert shared.restore(key, tmp_path / "d").hit
+    with pytest.raises(VenvCacheError, match="shared = true is gone"):
+        config.from_mapping({"shared": True}, work_dir=tmp_path, source=None)
 
 
 def test_cache_dir_of_another_user_is_refused(tmp_path: Path, sources: dict[str, SourceEnv]) -> None:

