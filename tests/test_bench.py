@@ -8,15 +8,20 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
-RATIOS = {"tox_warm_excess_over_cp_a", "nox_warm_excess_over_cp_a", "restore_copy_over_cp_a",
+RATIOS = {"tox_warm_default_excess_over_toxuv_excess", "nox_warm_default_excess_over_nox_uv_excess",
+          "tox_warm_hardlink_excess_over_cp_al", "restore_fixed_overhead_seconds", "store_overhead_fraction",
+          "ci_fresh_runner_remote_over_uv_restored_cache", "ci_fresh_runner_s3_over_uv_restored_cache",
+          "tox_warm_excess_over_cp_a", "nox_warm_excess_over_cp_a", "restore_copy_over_cp_a",
           "restore_hardlink_over_cp_al", "tox_cold_over_tox_warm", "toxuv_warm_over_tox_warm",
-          "store_overhead_fraction", "list_200_seconds", "prune_200_seconds"}
+          "list_200_seconds", "prune_200_seconds"}
+JSON_KEYS = {"mode", "seconds", "in_process", "ratios", "bytes", "machine"}
 
 
 @pytest.fixture(scope="module")
@@ -31,17 +36,72 @@ def bench() -> ModuleType:
 
 def test_ratios_follow_the_issue_formulas(bench: ModuleType) -> None:
     seconds = {name: None for name, _, _ in bench.SCENARIOS}
-    seconds.update(tox_warm=1.5, tox_reuse=0.9, cp_a=0.6, tox_cold=18.0, toxuv_warm_uv_cache=4.5, store=1.0,
-                   install_cold=20.0, list_200=0.1)
-    ratios = bench.compute_ratios(seconds)
+    seconds.update(tox_warm=1.5, tox_reuse=0.9, toxuv_warm_uv_cache=4.5, toxuv_reuse=1.5, tox_warm_hardlink=1.2,
+                   nox_warm=1.0, nox_reuse=0.5, nox_uv_warm_uv_cache=2.5, nox_uv_reuse=0.5, cp_a=0.6, cp_al=0.25,
+                   restore_hardlink=0.4, tox_cold=18.0, store=1.0, ci_pip_wheel_cache=20.0, ci_remote_file=1.4,
+                   ci_uv_cache_tarball=2.0, list_200=0.1)
+    ratios = bench.compute_ratios(seconds, {"restore_hardlink": 0.28})
     assert set(ratios) == RATIOS
+    assert ratios["tox_warm_default_excess_over_toxuv_excess"] == pytest.approx(0.6 / 3.0)
+    assert ratios["nox_warm_default_excess_over_nox_uv_excess"] == pytest.approx(0.5 / 2.0)
+    assert ratios["tox_warm_hardlink_excess_over_cp_al"] == pytest.approx(0.3 / 0.25)
+    assert ratios["restore_fixed_overhead_seconds"] == pytest.approx(0.03)  # in-process restore - cp -al
+    assert ratios["ci_fresh_runner_remote_over_uv_restored_cache"] == pytest.approx(0.7)
     assert ratios["tox_warm_excess_over_cp_a"] == pytest.approx(1.0)
     assert ratios["tox_cold_over_tox_warm"] == pytest.approx(12.0)
     assert ratios["toxuv_warm_over_tox_warm"] == pytest.approx(3.0)
     assert ratios["store_overhead_fraction"] == pytest.approx(0.05)
     assert ratios["list_200_seconds"] == 0.1
-    assert ratios["nox_warm_excess_over_cp_a"] is None  # a failed or skipped scenario gives no ratio
+    assert ratios["ci_fresh_runner_s3_over_uv_restored_cache"] is None  # a failed or skipped scenario: no ratio
     assert ratios["restore_copy_over_cp_a"] is None
+    assert bench.compute_ratios(seconds)["restore_fixed_overhead_seconds"] is None  # no in-process figure
+
+
+def _bench_with(bench: ModuleType, tmp_path: Path, seconds: dict[str, float]) -> object:
+    """A Bench whose scenarios carry ``seconds`` as their one sample; every other scenario did not run."""
+    made = bench.Bench(mode="quick", runs=1, work=tmp_path, python_version="3.12", groups=bench.GROUPS)
+    for name, scenario in made.scenarios.items():
+        if name in seconds:
+            scenario.samples = [seconds[name]]
+        else:
+            scenario.error = "not run (--only)"
+    return made
+
+
+def test_plot_draws_each_measured_warm_scenario_and_cuts_the_cold_ones(bench: ModuleType, tmp_path: Path) -> None:
+    seconds = {"tox_warm": 0.8, "tox_warm_copy": 2.5, "toxuv_warm_uv_cache": 1.9, "tox_reuse": 0.5, "tox_cold": 19.0,
+               "ci_remote_file": 1.1, "ci_uv_cache_tarball": 1.6}
+    made = _bench_with(bench, tmp_path, seconds)
+    made.scenarios["nox_warm"].error = "exited 1"  # failed: no bar, not a zero
+    svg = ET.fromstring(bench.plot_svg(made))
+    ns = "{http://www.w3.org/2000/svg}"
+    bars = {title.text.split(":")[0]: rect for rect in svg.iter(f"{ns}rect")
+            for title in rect.iter(f"{ns}title")}
+    assert set(bars) == set(seconds)
+    widths = {name: float(rect.get("width")) for name, rect in bars.items()}
+    assert widths["tox_warm"] < widths["toxuv_warm_uv_cache"] < widths["tox_warm_copy"]
+    assert widths["tox_warm_copy"] / widths["tox_warm"] == pytest.approx(2.5 / 0.8, rel=0.01)  # one linear axis
+    assert widths["tox_cold"] == max(widths.values())  # cut at the axis end, not 19/2.5 times longer
+    assert widths["tox_cold"] < widths["tox_warm_copy"] * 19.0 / 2.5
+    colours = {name: rect.get("fill") for name, rect in bars.items()}
+    assert colours["tox_warm"] == colours["ci_remote_file"] != colours["toxuv_warm_uv_cache"]
+    assert colours["toxuv_warm_uv_cache"] == colours["ci_uv_cache_tarball"]
+    assert len({colours["tox_warm"], colours["toxuv_warm_uv_cache"], colours["tox_reuse"], colours["tox_cold"]}) == 4
+    text = " ".join(t.text or "" for t in svg.iter(f"{ns}text"))
+    assert "19.00" in text and "tox reusing its own .tox" in text and "fresh CI runner" in text
+
+
+def test_markdown_names_skipped_link_modes_and_sizes(bench: ModuleType, tmp_path: Path) -> None:
+    made = _bench_with(bench, tmp_path, {"tox_warm": 0.8, "cp_al": 0.2})
+    made.scenarios["tox_warm_reflink"].error = "not run: this file system cannot reflink"
+    made.sizes.update(env_bytes=273_000_000, env_files=14_606, pack_bytes=81_000_000,
+                      uv_cache_tarball_bytes=57_000_000, uv_cache_dir_bytes=300_000_000)
+    text = bench.markdown(made, "python benchmarks/bench.py --quick")
+    assert "| tox -e py312: fresh .tox, warm cache, defaults" in text
+    assert "reflink (ours)" not in text  # a skipped scenario has no row ...
+    assert "tox_warm_reflink (this file system cannot reflink)" in text  # ... but is named
+    assert "venvcache pack 81.0 MB" in text and "uv cache tarball (zstd) 57.0 MB" in text
+    assert "| `restore_fixed_overhead_seconds` | n/a |" in text
 
 
 def test_quick_scale_group_writes_json_and_markdown(bench: ModuleType, tmp_path: Path,
@@ -58,7 +118,7 @@ def test_quick_scale_group_writes_json_and_markdown(bench: ModuleType, tmp_path:
                        str(tmp_path / "work"), "--keep", "--json", str(out_json), "--markdown", str(out_md)])
     assert code == 0
     data = json.loads(out_json.read_text())
-    assert set(data) == {"mode", "seconds", "ratios"}
+    assert set(data) == JSON_KEYS
     assert data["mode"] == "quick"
     assert set(data["ratios"]) == RATIOS
     assert set(data["seconds"]) == {name for name, _, _ in bench.SCENARIOS}
@@ -70,3 +130,34 @@ def test_quick_scale_group_writes_json_and_markdown(bench: ModuleType, tmp_path:
     assert "`list_200_seconds`" in markdown
     assert (tmp_path / "work" / "scale" / "cache").is_dir()  # --keep (pytest removes tmp_path later)
     assert "virtualenv-cache prune, 20 entries" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_quick_core_and_ci_groups_run_for_real(bench: ModuleType, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--quick --only core,ci``: real stores and restores, the file:// and S3 remotes, uv from a cache tarball.
+
+    3 modules per wheel instead of 200 keep it to a few venvs' worth of time; the code path is the same.
+    """
+    monkeypatch.setattr(bench, "QUICK_MODULES", 3)
+    out_json, plot = tmp_path / "bench.json", tmp_path / "bench.svg"
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    code = bench.main(["--quick", "--runs", "1", "--only", "core,ci", "--python", version, "--work-dir",
+                       str(tmp_path / "work"), "--json", str(out_json), "--plot", str(plot)])
+    assert code == 0
+    err = capsys.readouterr().err
+    data = json.loads(out_json.read_text())
+    assert set(data) == JSON_KEYS
+    for name in ("store", "cp_a", "restore_copy", "cp_al", "restore_hardlink", "ci_remote_file", "ci_remote_s3",
+                 "ci_uv_cache_tarball", "ci_pip_wheel_cache"):
+        assert data["seconds"][name] is not None and data["seconds"][name] > 0, (name, err)
+    assert data["seconds"]["tox_warm"] is None
+    assert data["in_process"]["restore_hardlink"] > 0
+    assert data["ratios"]["restore_fixed_overhead_seconds"] is not None
+    assert data["ratios"]["ci_fresh_runner_remote_over_uv_restored_cache"] is not None
+    assert data["bytes"]["pack_bytes"] > 0 and data["bytes"]["uv_cache_tarball_bytes"] > 0
+    assert data["bytes"]["env_files"] > 100
+    titles = [t.text for t in ET.fromstring(plot.read_text()).iter("{http://www.w3.org/2000/svg}title")]
+    assert {t.split(":")[0] for t in titles} == {"ci_remote_file", "ci_remote_s3", "ci_uv_cache_tarball",
+                                                 "ci_pip_wheel_cache"}

@@ -8,6 +8,10 @@
 
 (``-db cached`` cannot work: nox builds the choices of ``-db``/``-fb`` from its backend registry when it is imported,
 before any noxfile runs.) ``cached-uv``, ``cached-virtualenv`` and ``cached-venv`` pick the inner backend explicitly.
+
+For one run, without editing the noxfile: ``NOX_VENV_CACHE=1 nox ...`` (the noxfile imports ``nox_venvcache``) or
+``python -m nox_venvcache ...`` (it need not) wrap nox's own ``virtualenv``, ``venv`` and ``uv`` backends, so every
+session that would get one of them gets it cached, whatever backend it names.
 Settings: :func:`configure` and, per session, ``venv_params=params(...)``; see :mod:`nox_venvcache.settings`.
 """
 
@@ -18,13 +22,15 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from .settings import configure, params
+from .settings import ENV_SWITCH, configure, flag, params
 
-__all__ = ["BACKENDS", "configure", "params", "register"]
+__all__ = ["BACKENDS", "WRAPPED", "configure", "params", "register"]
 
 #: registry name -> inner backend (None: uv when nox finds it, else virtualenv)
 BACKENDS: dict[str, str | None] = {"cached": None, "cached-uv": "uv", "cached-virtualenv": "virtualenv",
                                    "cached-venv": "venv"}
+#: nox's own backends that ``NOX_VENV_CACHE=1`` replaces by their cached variant
+WRAPPED = ("virtualenv", "venv", "uv")
 
 
 def _warn(message: str) -> None:
@@ -63,6 +69,9 @@ def register() -> None:
         factory: Callable[..., Any] = functools.partial(CachedVirtualEnv, venv_backend=inner) if inner \
             else CachedVirtualEnv
         registry[name] = factory
+    if flag(ENV_SWITCH):  # the one-run switch: nox's own backends become cached ones
+        for name in WRAPPED:
+            registry[name] = functools.partial(CachedVirtualEnv, venv_backend=name)
 
 
 register()

@@ -115,6 +115,16 @@ def succeeded(runner: Any) -> bool:
     return result is not None and result.status == nox.sessions.Status.SUCCESS
 
 
+def install_only(session: Any) -> bool:
+    """Whether nox runs with ``--install-only`` (then ``session.run`` skips its command)."""
+    return bool(getattr(runner_of(session).global_config, "install_only", False))
+
+
+def session_error(message: str) -> None:
+    """Stop the running session with ``message``, as ``session.error()`` does (nox reports it aborted)."""
+    raise nox.sessions._SessionQuit(message)
+
+
 def session_name(runner: Any) -> str:
     return str(runner.friendly_name)
 
@@ -201,6 +211,15 @@ def problems() -> list[str]:
     need(isinstance(inspect.getattr_static(SessionRunner, "friendly_name", None), property),
          "SessionRunner.friendly_name is no longer a property")
     need(hasattr(nox.sessions, "Status") and hasattr(nox.sessions.Status, "SUCCESS"), "nox.sessions.Status changed")
+    need(isinstance(getattr(nox.sessions, "_SessionQuit", None), type)
+         and issubclass(nox.sessions._SessionQuit, Exception), "nox.sessions._SessionQuit is gone")
+    try:
+        import attrs
+        from nox._options import NoxConfig
+
+        need("install_only" in attrs.fields_dict(NoxConfig), "nox's config has no install_only")
+    except Exception as exc:  # any failure here is exactly what the pin reports
+        found.append(f"nox's config cannot be read as before: {exc!r}")
     return found
 
 

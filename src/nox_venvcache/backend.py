@@ -1,20 +1,24 @@
 """The ``cached`` backend: a real nox ``VirtualEnv`` (uv or virtualenv inside) whose installs come from venvcache.
 
+Every full install sequence of a session keeps its own entry; the sequences are a prefix tree
+(:mod:`nox_venvcache.sequences`) walked call by call, because a session's calls are only known as it makes them.
 How one session's env goes (``Phase``):
 
 - ``create()``: with ``-r``/``-R`` and a usable env, nox reuses it and the cache stays out of the way (``OFF``).
-  With declared lock files (fast path) the env is restored right here (``VERIFY``) or created for real (``BUILD``).
-  Otherwise nothing is created yet (``PENDING``): the key needs the session's first install call.
-- first install call (``PENDING``): key = environment + that call; restore (``VERIFY``) or create and run it for real
-  (``BUILD``). A command before any install creates the env for real; nothing is cached (``UNCACHED``).
-- ``VERIFY``: each install call is compared with the sequence recorded in the entry; equal calls are skipped, calls
-  that installed the project from a local path are re-run (their copy was removed at restore: it would be stale).
-  A different call, or fewer calls, means the restored env is not what this session would build: it is rebuilt for
-  real (recreated, earlier calls replayed). More calls than recorded just run on top of it.
-- the install phase ends at the first ``session.run`` (or the session's end): ``SERVED`` (from the cache) or
-  ``BUILT``. An install after that runs for real and is not keyed; the env is snapshotted first so that what is
-  stored is the env as the install phase left it.
-- the session's end: a ``BUILT`` env is stored if, and only if, the session succeeded.
+  With declared lock files (fast path) the family's entry is restored right here (``VERIFY``) or the env is created
+  for real (``BUILD``). Otherwise nothing is created yet (``PENDING``).
+- each install call (``session.install``, ``run_install``, or ``session.run`` of an installer such as ``pip install``
+  or ``uv pip install``): while a cached sequence continues the calls made so far, nothing runs (``PENDING``, or
+  ``VERIFY`` while the restored entry itself continues them). When none does, the env is made to hold exactly the
+  calls before this one (the entry for exactly those calls, else the nearest entry plus the rest run on top, else a
+  new env and all of them run) and this call runs on top (``BUILD``).
+- the install phase ends at the first other ``session.run`` (or the session's end): the entry for exactly the calls
+  made is restored (``SERVED``; calls that installed the project from a local path run again, their cached copy
+  would be stale), or the env is settled as above (``BUILT``). A command before any install creates the env for
+  real; nothing is cached (``UNCACHED``). An install after the install phase runs for real and is not keyed; the env
+  is snapshotted first so that what is stored is the env as the install phase left it.
+- the session's end: a ``BUILT`` env is stored under the key of its whole sequence if, and only if, the session
+  succeeded.
 
 Errors of the cache (``VenvCacheError``) are logged as one warning and the session runs as plain nox would.
 """
@@ -26,6 +30,7 @@ import enum
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,33 +41,35 @@ from nox.logger import logger
 from venvcache_core import (
     Cache,
     Key,
+    MissReason,
+    RequireHitError,
+    RestoreResult,
     VenvCacheError,
     copy_tree,
     describe_miss,
     describe_not_stored,
     describe_restore,
     describe_store,
+    explain_miss,
     hash_files,
     interpreter_identity,
+    nearest_phrase,
     stage_path,
 )
 
 from . import _nox_internals as internals
-from . import dists, keying, settings
+from . import dists, keying, sequences, settings
 from .steps import StepDescriber
 
-#: the key of the install sequence in the entry's metadata (``Cache.store(metadata=...)``, ``Entry.metadata``)
-MARKER = "nox_install_sequence"
-MARKER_SCHEMA = 1
 _INSTALLER_COMMAND = re.compile(r"\bpip\d*(\.\d+)?\b.*\b(install|uninstall|sync)\b|\buv\b.*\b(sync|add|remove)\b"
                                 r"|\b(poetry|pdm)\b.*\b(install|sync|add|remove)\b")
 
 
 class Phase(enum.Enum):
     OFF = "off"  # plain nox: cache disabled, env reused, or an error
-    PENDING = "pending"  # zero-config: env not created yet, waiting for the first install call
-    VERIFY = "verify"  # restored: install calls are checked against the recorded sequence
-    BUILD = "build"  # a real env: install calls run and are recorded
+    PENDING = "pending"  # the calls so far are deferred: no env of ours at the location, or one about to be replaced
+    VERIFY = "verify"  # the env was restored from ``_current``, whose sequence continues the calls made so far
+    BUILD = "build"  # a real env holding exactly the calls made so far: each call runs and is recorded
     SERVED = "served"  # install phase over, env from the cache
     BUILT = "built"  # install phase over, env built here: stored at the end if the session succeeds
     UNCACHED = "uncached"  # env created for real, nothing to key it by
@@ -79,30 +86,17 @@ class Step:
     cwd: str = ""
     env: dict[str, str | None] = field(default_factory=dict)
 
+    @property
+    def digest(self) -> str:
+        return sequences.digest(self.doc)
+
 
 def _ordinal_call(index: int) -> str:
     return f"install call {index + 1}"
 
 
-def marker(session: str, steps: Sequence[Step]) -> dict[str, Any]:
-    """The install sequence of an env, kept as the entry's metadata so whoever restores it can check their calls."""
-    return {"schema": MARKER_SCHEMA, "session": session,
-            "steps": [{"doc": step.doc, "volatile": step.volatile} for step in steps]}
-
-
-def read_marker(metadata: Mapping[str, Any]) -> list[Step]:
-    """The install sequence a restored entry was built with (``ValueError`` when missing or malformed)."""
-    data = metadata.get(MARKER)
-    if data is None:
-        raise ValueError(f"the entry's metadata has no {MARKER!r} record")
-    if not isinstance(data, dict) or data.get("schema") != MARKER_SCHEMA or not isinstance(data.get("steps"), list):
-        raise ValueError(f"the entry's {MARKER!r} record has an unknown format")
-    steps = []
-    for item in data["steps"]:
-        if not isinstance(item, dict) or not isinstance(item.get("doc"), dict):
-            raise ValueError(f"the entry's {MARKER!r} record has an unknown format")
-        steps.append(Step(doc=item["doc"], volatile=[str(v) for v in item.get("volatile", [])]))
-    return steps
+def _calls(count: int) -> str:
+    return f"{count} install call{'s' if count != 1 else ''}"
 
 
 def pick_backend(wanted: str) -> str:
@@ -114,6 +108,11 @@ def pick_backend(wanted: str) -> str:
         logger.warning("venvcache: uv was asked for but nox cannot find it; using virtualenv")
         return "virtualenv"
     return wanted
+
+
+def is_installer_command(args: Sequence[Any]) -> bool:
+    """Whether a ``session.run`` command installs into the env (``pip install``, ``uv pip install``, ``uv sync``)."""
+    return bool(_INSTALLER_COMMAND.search(" ".join(map(str, args))))
 
 
 class CachedVirtualEnv(internals.VirtualEnv):
@@ -140,18 +139,21 @@ class CachedVirtualEnv(internals.VirtualEnv):
         self._session = internals.session_name(runner) if runner is not None else os.path.basename(self.location)
         self._describer = StepDescriber(self._root)
         self._cache: Cache | None = None
-        self._key: Key | None = None
+        self._primary: Key | None = None  # the fast path's key (lock files only)
+        self._family = ""
+        self._tree_cache: sequences.SequenceTree | None = None
+        self._current: sequences.Cached | None = None  # the entry now at the location
+        self._exact = False  # the env at the location holds exactly the calls in ``_seen``
         self._identity: dict[str, Any] = {}
         self._environment: dict[str, Any] = {}
-        self._expected: list[Step] = []
         self._seen: list[Step] = []
-        self._replace = False
         self._why = ""
+        self._build_seconds = 0.0  # creating the env and running installers for real (what a hit saves)
         self._snapshot_path: Path | None = None
 
     # -- nox's entry point ---------------------------------------------------------------------------------------
     def create(self) -> bool:
-        """Reuse (``-r``), restore (fast path), or postpone creating the env until its first install call."""
+        """Reuse (``-r``), restore (fast path), or postpone creating the env until the install calls are known."""
         cfg = self._settings.config
         if cfg is None:
             return super().create()
@@ -172,9 +174,13 @@ class CachedVirtualEnv(internals.VirtualEnv):
                 venv_params=self.venv_params, session=self._session)
             if self._settings.lock_files:
                 files = hash_files(self._settings.lock_files, self._root, source=cfg.source)
-                self._key = keying.lock_files_key(interpreter=self._identity, environment=self._environment,
-                                                  lock_files=files, salt=self._settings.salt)
-                self._materialize(restore=True)
+                self._environment = keying.with_lock_files(self._environment, files)
+                self._primary = keying.lock_files_key(interpreter=self._identity, environment=self._environment,
+                                                      salt=self._settings.salt)
+            self._family = keying.family(interpreter=self._identity, environment=self._environment,
+                                         salt=self._settings.salt)
+            if self._primary is not None:
+                self._fast_path(self._primary)
                 return True
         except VenvCacheError as exc:
             self._give_up(exc)  # creates the env for real
@@ -182,9 +188,22 @@ class CachedVirtualEnv(internals.VirtualEnv):
         self._phase = Phase.PENDING
         return True
 
+    def _fast_path(self, primary: Key) -> None:
+        """Restore the lock files' entry (or the family's latest) before the session function runs."""
+        latest = self._tree().entries[0].key if self._tree().entries else None
+        for key in dict.fromkeys(k for k in (primary.digest, latest) if k):
+            if self._restore(key, None):
+                self._phase = Phase.VERIFY
+                return
+        self._require_hit(primary, "no entry for these lock files")
+        self._why = "no entry"
+        with self._user_files_kept(None):
+            self._real_create()
+        self._phase, self._exact = Phase.BUILD, True
+
     # -- called by the Session hooks -----------------------------------------------------------------------------
     def on_step(self, call: str, args: Sequence[Any], kwargs: Mapping[str, Any], run: Callable[[], Any]) -> Any:
-        """``session.install``/``run_install``: skip it (served from the cache), or run it for real and record it."""
+        """An install call: served (nothing runs), deferred (a cached sequence continues), or run for real."""
         if self._phase in (Phase.OFF, Phase.SERVED, Phase.UNCACHED):
             return run()
         if self._phase is Phase.BUILT:
@@ -195,43 +214,56 @@ class CachedVirtualEnv(internals.VirtualEnv):
             return run()
         try:
             step = self._step(call, args, kwargs, run)
-            if self._phase is Phase.PENDING:
-                self._key = keying.first_step_key(interpreter=self._identity, environment=self._environment,
-                                                  step=step.doc, salt=self._settings.salt)
-                self._materialize(restore=True)
-            served = self._phase is Phase.VERIFY and self._check(step, call, args)
+            action = self._next(step)
         except (VenvCacheError, OSError) as exc:
             self._give_up(exc)
             return run()
-        if served:
-            return run() if step.volatile else None
-        return self._run_recorded(step)
-
-    def _check(self, step: Step, call: str, args: Sequence[Any]) -> bool:
-        """In ``VERIFY``: True when this call is the next recorded one (it is served); else leave ``VERIFY``."""
-        index = len(self._seen)
-        expected = self._expected[index] if index < len(self._expected) else None
-        if expected is not None and expected.doc == step.doc:
-            # a call that installed a project from a local path runs again: its cached copy was removed at restore
-            step.volatile = expected.volatile
+        if action == "run":
+            result = self._run_step(step)
             self._seen.append(step)
-            if not step.volatile:
-                logger.debug(f"venvcache: {call} {' '.join(map(str, args))}: served from the cache")
-            return True
-        if expected is None:
-            self._why = f"{_ordinal_call(index)} is new, it ran on top of the cached env"
-            self._replace = True
-            self._phase = Phase.BUILD
-        else:
-            self._rebuild(f"{_ordinal_call(index)} differs from the cached env's")
-        return False
+            self._exact = True
+            return result
+        self._seen.append(step)
+        if action == "served" and step.volatile:  # installed the project from a local path: its copy was removed
+            return run()
+        logger.debug(f"venvcache: {_ordinal_call(len(self._seen) - 1)} ({call}) served from the cache")
+        return None
 
-    def on_command(self, args: Sequence[Any], run: Callable[[], Any]) -> Any:
-        """``session.run``: the install phase is over (creating or fixing the env first if needed)."""
+    def _next(self, step: Step) -> str:
+        """What to do with the next install call: ``served`` by the restored env, ``deferred``, or ``run``."""
+        if self._phase is Phase.BUILD:
+            return "run"
+        prefix = [*(s.digest for s in self._seen), step.digest]
+        current = self._current if self._phase is Phase.VERIFY else None
+        if current is not None and current.continues(prefix):
+            step.volatile = list(current.volatile[len(prefix) - 1])
+            self._exact = current.steps == tuple(prefix)
+            return "served"
+        if self._continues(prefix):
+            self._phase, self._exact = Phase.PENDING, False
+            return "deferred"
+        # no cached sequence goes on like this: the env must hold exactly the calls so far, this one runs on top
+        key = self._sequence_key([*self._seen, step])
+        self._require_hit(key, f"{_ordinal_call(len(self._seen))} is new")
+        served, how = self._settle(self._seen, allow_exact=True)
+        if served:
+            assert self._current is not None
+            how = f"it ran on top of {self._current.key[:8]}, the entry for the calls before it"
+        self._why = f"{_ordinal_call(len(self._seen))} is new; {how}" if self._seen else how
+        self._phase = Phase.BUILD
+        return "run"
+
+    def on_command(self, args: Sequence[Any], kwargs: Mapping[str, Any], run: Callable[[], Any], *,
+                   install_only: bool = False) -> Any:
+        """``session.run``: an installer (``pip install`` ...) is one more install call; any other command ends the
+        install phase (creating or settling the env first if needed). With ``--install-only`` nox skips it."""
+        if self._phase in (Phase.PENDING, Phase.VERIFY, Phase.BUILD) and is_installer_command(args) \
+                and not install_only:
+            return self.on_step("run", args, kwargs, run)
         try:
             if self._phase in (Phase.PENDING, Phase.VERIFY, Phase.BUILD):
                 self._end_install_phase()
-            if self._phase is Phase.BUILT and _INSTALLER_COMMAND.search(" ".join(map(str, args))):
+            if self._phase is Phase.BUILT and is_installer_command(args):
                 self._snapshot()
         except (VenvCacheError, OSError) as exc:
             self._give_up(exc)
@@ -243,9 +275,10 @@ class CachedVirtualEnv(internals.VirtualEnv):
             if self._phase is Phase.OFF:
                 return
             if not succeeded:
-                if self._phase in (Phase.BUILD, Phase.BUILT) and self._key is not None:
-                    logger.info(describe_miss(self._key, self._why or "no entry", label=self._session))
-                    logger.info(describe_not_stored(self._key, "the session failed", label=self._session))
+                if self._phase in (Phase.BUILD, Phase.BUILT) and self._cache is not None:
+                    key = self._store_key()
+                    logger.info(describe_miss(key, self._why or "no entry", label=self._session))
+                    logger.info(describe_not_stored(key, "the session failed", label=self._session))
                 return
             if self._phase in (Phase.PENDING, Phase.VERIFY, Phase.BUILD):
                 self._end_install_phase()
@@ -260,16 +293,15 @@ class CachedVirtualEnv(internals.VirtualEnv):
 
     # -- the install phase ---------------------------------------------------------------------------------------
     def _end_install_phase(self) -> None:
-        if self._phase is Phase.PENDING:
+        if self._phase is Phase.PENDING and not self._seen:
             self._why = "no install call before its first command"
-            self._materialize(restore=False)
-        elif self._phase is Phase.VERIFY:
-            if len(self._seen) < len(self._expected):
-                self._rebuild(f"the session made {len(self._seen)} of the {len(self._expected)} install calls "
-                              "the cached env was built with")
-                self._phase = Phase.BUILT
-            else:
-                self._phase = Phase.SERVED
+            with self._user_files_kept(None):
+                self._real_create()
+            self._phase = Phase.UNCACHED
+        elif self._phase in (Phase.PENDING, Phase.VERIFY):
+            served, how = self._settle(self._seen, allow_exact=True)
+            self._phase = Phase.SERVED if served else Phase.BUILT
+            self._why = how
         elif self._phase is Phase.BUILD:
             self._phase = Phase.BUILT
 
@@ -280,77 +312,159 @@ class CachedVirtualEnv(internals.VirtualEnv):
         return Step(self._describer.describe(call, args, cwd=cwd, env=env), run=run, cwd=cwd, env=dict(self.env),
                     unpinned=self._describer.unpinned(call, args, cwd=cwd, env=env))
 
-    def _run_recorded(self, step: Step, *, replay: bool = False) -> Any:
+    def _run_step(self, step: Step, *, replay: bool = False) -> Any:
         """Run an install call for real and note which local, non-editable projects it (re)installed."""
         assert step.run is not None
         before = dists.local_installs(Path(self.location))
-        if replay:
-            with _chdir(step.cwd), self._env_as(step.env):
-                result = step.run()
-        else:
-            result = step.run()
-        step.volatile = dists.changed(before, dists.local_installs(Path(self.location)))
-        self._seen.append(step)
-        return result
+        started = time.perf_counter()
+        try:
+            if replay:
+                with _chdir(step.cwd), self._env_as(step.env):
+                    return step.run()
+            return step.run()
+        finally:
+            self._build_seconds += time.perf_counter() - started
+            step.volatile = dists.changed(before, dists.local_installs(Path(self.location)))
 
-    def _rebuild(self, why: str) -> None:
-        """The restored env is not what this session builds: recreate it and replay the calls seen so far."""
-        self._why = f"{why}; rebuilt"
-        self._replace = True
-        with self._user_files_kept(("tmp",)):
+    def _continues(self, prefix: Sequence[str]) -> bool:
+        """Whether a cached sequence may go on with these calls (the remote's entries cannot be listed: maybe)."""
+        if self._settings.refresh or self._cache is None:
+            return False
+        return self._tree().continues(prefix) or self._cache.remote is not None
+
+    def _settle(self, steps: Sequence[Step], *, allow_exact: bool) -> tuple[bool, str]:
+        """Make the env hold exactly ``steps``: (True, "") when an entry holds them (restored if need be), else
+        (False, how it was built): the nearest entry restored and the rest run on top, or a new env."""
+        digests = tuple(s.digest for s in steps)
+        if self._exact and self._current is not None and self._current.steps == digests:
+            return True, ""
+        tree = self._tree()
+        if allow_exact and steps and not self._settings.refresh:
+            exact = tree.exact(digests)
+            key = exact.key if exact is not None else None
+            if key is None and self._cache is not None and self._cache.remote is not None:
+                key = self._sequence_key(steps).digest
+            if key is not None and self._restore(key, steps):
+                self._exact = True
+                return True, ""
+        self._require_hit(self._sequence_key(steps), f"no entry for these {_calls(len(steps))}")
+        near = tree.nearest(digests) if not self._settings.refresh else None
+        if near is not None and self._restore(near.key, steps[:len(near.steps)]):
+            for step in steps[len(near.steps):]:
+                self._run_step(step, replay=True)
+            self._exact = True
+            return False, (f"no entry for these {_calls(len(steps))}; restored {near.key[:8]} (the first "
+                           f"{len(near.steps)}) and ran the rest on top")
+        self._current = None
+        keep = ("tmp",) if os.path.isfile(os.path.join(self.location, "pyvenv.cfg")) else None
+        with self._user_files_kept(keep):
             self._remove_location()
             self._real_create()
-        seen, self._seen = self._seen, []
-        for step in seen:
-            self._run_recorded(step, replay=True)
-        self._phase = Phase.BUILD
+        for step in steps:
+            self._run_step(step, replay=True)
+        self._exact = True
+        if self._settings.refresh:
+            return False, f"{settings.ENV_REFRESH} is set"
+        return False, "no entry" if not tree.entries else f"no entry for these {_calls(len(steps))}"
 
     # -- restore, create, store ----------------------------------------------------------------------------------
-    def _materialize(self, *, restore: bool) -> None:
-        """Put an env at the location: from the cache when possible, else created for real."""
-        with self._user_files_kept(None):
-            if restore and self._restore():
-                return
-            self._real_create()
-        self._phase = Phase.BUILD if restore else Phase.UNCACHED
+    def _tree(self) -> sequences.SequenceTree:
+        if self._tree_cache is None:
+            assert self._cache is not None
+            self._tree_cache = sequences.SequenceTree.from_cache(self._cache, self._family)
+        return self._tree_cache
 
-    def _restore(self) -> bool:
-        assert self._cache is not None and self._key is not None
+    def _sequence_key(self, steps: Sequence[Step]) -> Key:
+        return keying.sequence_key(interpreter=self._identity, environment=self._environment,
+                                   steps=[s.doc for s in steps], salt=self._settings.salt)
+
+    def _restore(self, key: str, steps: Sequence[Step] | None) -> bool:
+        """Put the entry ``key`` at the location; with ``steps`` (the calls it must hold), re-run those of them that
+        installed a local project (their stale copy is removed first). False on a miss or an unusable entry."""
+        assert self._cache is not None
         if self._settings.refresh:
-            self._why, self._replace = f"{settings.ENV_REFRESH} is set", True
             return False
-        result = self._cache.restore(self._key, self.location, project_root=self._root)
-        if not result.hit:
-            self._why = result.detail
-            return False
-        try:
-            entry = self._cache.get(self._key.digest)  # the entry just restored (None if evicted since)
-            self._expected = read_marker(entry.metadata if entry is not None else {})
-            for step in self._expected:
-                for dist_info in step.volatile:
-                    dists.remove(Path(self.location), dist_info)
-        except (ValueError, OSError, VenvCacheError) as exc:
-            logger.warning(f"venvcache: entry {self._key.short} cannot be used ({exc}); building the env")
-            self._remove_location()
-            self._why = "unusable entry"
-            return False
-        self._phase = Phase.VERIFY
+        keep = ("tmp",) if os.path.isfile(os.path.join(self.location, "pyvenv.cfg")) else None
+        with self._user_files_kept(keep):
+            result = self._cache.restore(key, self.location, project_root=self._root)
+            if not result.hit:
+                return False
+            try:
+                entry = self._cache.get(key)  # the entry just restored (None if evicted since)
+                family, cached = sequences.read_marker(key, entry.metadata if entry is not None else {})
+                if family != self._family or (steps is not None
+                                              and cached.steps != tuple(s.digest for s in steps)):
+                    raise ValueError("its install sequence is not the one asked for")
+                for volatile in cached.volatile:
+                    for dist_info in volatile:
+                        dists.remove(Path(self.location), dist_info)
+            except (ValueError, OSError, VenvCacheError) as exc:
+                logger.warning(f"venvcache: entry {key[:8]} cannot be used ({exc}); building the env")
+                self._remove_location()
+                return False
+        self._current = cached
+        self._exact = steps is not None or not cached.steps  # (the fast path restores before any call is made)
         logger.info(describe_restore(result, label=self._session))
+        for step, volatile in zip(steps or (), cached.volatile, strict=False):
+            if volatile:
+                self._run_step(step, replay=True)
         return True
 
     def _real_create(self) -> bool:
         internals.set_reused(self, False)
+        started = time.perf_counter()
         created = internals.VirtualEnv.create(self)
+        self._build_seconds += time.perf_counter() - started
         internals.set_reused(self, False)
         return created
 
+    def _require_hit(self, key: Key, why: str) -> None:
+        """``NOX_VENV_CACHE_REQUIRE=1``: a miss stops the session (the key and the nearest entry named) before any
+        installer runs."""
+        if not self._settings.require or self._settings.refresh:
+            return
+        result = RestoreResult(False, key.digest, Path(self.location), reason=MissReason.NO_ENTRY, detail=why)
+        assert self._cache is not None
+        explanation = explain_miss(self._cache, key)
+        if explanation is not None:
+            result.nearest, result.differs = explanation.nearest, list(explanation.differs)
+        error = RequireHitError(result, label=self._session,
+                                fix=f"{settings.ENV_REQUIRE} is set: no installer runs; run once without it to fill "
+                                    "the cache")
+        internals.session_error(str(error))
+
+    def _explained(self, key: Key, why: str) -> str:
+        """A miss's reason, with the nearest entry by key document and what differs when there is no entry at all."""
+        if not why.startswith("no entry") or self._cache is None:
+            return why
+        explanation = explain_miss(self._cache, key)
+        if explanation is None:
+            return why
+        return f"{why}; {nearest_phrase(explanation.nearest, list(explanation.differs))}"
+
+    def _store_key(self) -> Key:
+        """The key the env built here is stored under: the lock files' own key while it is free, else the key of
+        the whole sequence."""
+        assert self._cache is not None
+        sequence = self._sequence_key(self._seen)
+        if self._primary is None:
+            return sequence
+        exact = self._tree().exact(tuple(s.digest for s in self._seen))
+        if exact is not None:
+            return self._primary if exact.key == self._primary.digest else sequence
+        return sequence if self._cache.is_complete(self._primary.digest) else self._primary
+
     def _store(self) -> None:
-        assert self._cache is not None and self._key is not None
+        assert self._cache is not None
+        key = self._store_key()
         location = Path(self.location)
-        logger.info(describe_miss(self._key, self._why or "no entry", label=self._session))
+        logger.info(describe_miss(key, self._explained(key, self._why or "no entry"), label=self._session))
+        record = sequences.marker(session=self._session, family=self._family,
+                                  steps=[(s.digest, s.doc, s.volatile) for s in self._seen])
         with self._snapshot_in_place():
-            result = self._cache.store(self._key, location, project_root=self._root, replace=self._replace,
-                                       exclude=("tmp",), metadata={MARKER: marker(self._session, self._seen)})
+            result = self._cache.store(key, location, project_root=self._root, replace=self._settings.refresh,
+                                       exclude=("tmp",), metadata={sequences.MARKER: record},
+                                       build_seconds=self._build_seconds)
         logger.info(describe_store(result, label=self._session))
         unpinned = sorted({name for step in self._seen for name in step.unpinned}, key=str.lower)
         if result.stored and unpinned:
@@ -360,11 +474,15 @@ class CachedVirtualEnv(internals.VirtualEnv):
     def _give_up(self, exc: Exception) -> None:
         """A cache error: say so once, make sure a real env exists, and leave the session to plain nox."""
         logger.warning(f"venvcache: {exc}; this session runs without the cache")
-        if self._phase is Phase.PENDING or not os.path.isfile(os.path.join(self.location, "pyvenv.cfg")):
+        holds_calls = self._exact or (self._phase is Phase.BUILD)
+        if not holds_calls or not os.path.isfile(os.path.join(self.location, "pyvenv.cfg")):
             self._phase = Phase.OFF
-            with self._user_files_kept(None):
+            keep = ("tmp",) if os.path.isfile(os.path.join(self.location, "pyvenv.cfg")) else None
+            with self._user_files_kept(keep):
                 self._remove_location()
                 self._real_create()
+            for step in self._seen:  # the calls so far were served or deferred: this env has none of them
+                self._run_step(step, replay=True)
         self._phase = Phase.OFF
 
     # -- snapshots (installs after the install phase) --------------------------------------------------------------

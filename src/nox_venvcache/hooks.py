@@ -28,7 +28,8 @@ def _make_wrapper(name: str, original: Callable[..., Any]) -> Callable[..., Any]
             env = cached_env(self)
             if env is None or not args:
                 return original(self, *args, **kwargs)
-            return env.on_command(args, lambda: original(self, *args, **kwargs))
+            return env.on_command(args, kwargs, lambda: original(self, *args, **kwargs),
+                                  install_only=internals.install_only(self))
 
         return run
 

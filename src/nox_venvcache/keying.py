@@ -1,14 +1,14 @@
 """The cache keys of nox sessions.
 
 Every key holds the interpreter identity (full version, ABI, platform, real base executable), the inner backend
-(uv or virtualenv) with its version, the remaining ``venv_params``, the session's env folder name (sessions do not
-overwrite each other's entries) and the salt. Then either
+(uv or virtualenv) with its version, the remaining ``venv_params``, the session's name (sessions do not overwrite
+each other's entries), the salt and, for the fast path, the content hashes of the declared lock files: together the
+session's *family* (:func:`family`). Then either
 
-- ``first_step``: the document of the session's first install call (zero configuration), or
-- ``lock_files``: content hashes of declared files (the fast path, restored while nox creates the env).
-
-Either way the entry records the session's whole install sequence, and the backend checks each later call against it
-(see ``backend.py``): an entry is only ever served for the exact sequence that built it.
+- ``steps``: the documents of the session's whole install sequence (:func:`sequence_key`): every sequence keeps its
+  own entry, found call by call through :mod:`nox_venvcache.sequences`, or
+- nothing more (:func:`lock_files_key`): the fast path's first entry, restored while nox creates the env, before any
+  call is known; another sequence of the same lock files gets a ``sequence_key`` of its own.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from importlib import metadata
 from typing import Any
 
 from venvcache_core import Key, build_key
+
+from .sequences import digest
 
 TOOL = "nox"
 
@@ -36,17 +38,25 @@ def environment_inputs(*, backend: str, backend_version: str, venv_params: Seque
             "session": session, "venvcache": _version("venvcache")}
 
 
-def first_step_key(*, interpreter: Mapping[str, Any], environment: Mapping[str, Any], step: Mapping[str, Any],
-                   salt: str) -> Key:
-    """Zero-config key: the session's environment and its first install call."""
-    return build_key(interpreter=interpreter, inputs={**environment, "first_step": dict(step)}, salt=salt, tool=TOOL)
+def family(*, interpreter: Mapping[str, Any], environment: Mapping[str, Any], salt: str) -> str:
+    """What every sequence of one session shares (``environment`` includes the lock files on the fast path)."""
+    return digest({"interpreter": dict(interpreter), "inputs": dict(environment), "salt": salt, "tool": TOOL})
 
 
-def lock_files_key(*, interpreter: Mapping[str, Any], environment: Mapping[str, Any],
-                   lock_files: Mapping[str, str], salt: str) -> Key:
-    """Fast-path key: the session's environment and its declared files' contents."""
-    return build_key(interpreter=interpreter, inputs={**environment, "lock_files": dict(lock_files)}, salt=salt,
+def sequence_key(*, interpreter: Mapping[str, Any], environment: Mapping[str, Any],
+                 steps: Sequence[Mapping[str, Any]], salt: str) -> Key:
+    """The key of one whole install sequence of a session."""
+    return build_key(interpreter=interpreter, inputs={**environment, "steps": [dict(s) for s in steps]}, salt=salt,
                      tool=TOOL)
+
+
+def lock_files_key(*, interpreter: Mapping[str, Any], environment: Mapping[str, Any], salt: str) -> Key:
+    """Fast-path key: the session's environment with its declared files' contents (``with_lock_files``)."""
+    return build_key(interpreter=interpreter, inputs=dict(environment), salt=salt, tool=TOOL)
+
+
+def with_lock_files(environment: Mapping[str, Any], lock_files: Mapping[str, str]) -> dict[str, Any]:
+    return {**environment, "lock_files": dict(lock_files)}
 
 
 def inner_backend_version(backend: str, uv_version: str, interpreter: Mapping[str, Any]) -> str:

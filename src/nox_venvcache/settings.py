@@ -5,8 +5,10 @@
 2. ``nox_venvcache.configure(...)`` in the noxfile (same names as the config file, plus ``lock_files`` and
    ``backend``).
 3. Per session: ``venv_params=nox_venvcache.params(lock_files=[...], salt=...)``.
-4. The environment: ``NOX_VENV_CACHE=0`` turns the cache off for a run, ``NOX_VENV_CACHE_REFRESH=1`` ignores existing
-   entries and replaces them after the installs.
+4. The environment: ``NOX_VENV_CACHE=0`` turns the cache off for a run and ``NOX_VENV_CACHE=1`` on for every
+   virtualenv/venv/uv session (see :func:`nox_venvcache.register`); ``NOX_VENV_CACHE_REFRESH=1`` ignores existing
+   entries and replaces them after the installs; ``NOX_VENV_CACHE_REQUIRE=1`` makes a miss an error that stops the
+   session before any installer runs (air-gapped CI, proving a pipeline is fully cached).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from venvcache_core import Config, VenvCacheError, from_mapping, load
 
 ENV_SWITCH = "NOX_VENV_CACHE"
 ENV_REFRESH = "NOX_VENV_CACHE_REFRESH"
+ENV_REQUIRE = "NOX_VENV_CACHE_REQUIRE"
 PARAM_PREFIX = "--venvcache-"
 _FALSE = {"0", "false", "no", "off"}
 _TRUE = {"1", "true", "yes", "on"}
@@ -79,6 +82,7 @@ class SessionSettings:
     lock_files: tuple[str, ...] = ()
     salt: str = ""
     refresh: bool = False
+    require: bool = False
     off: str = ""
     venv_params: tuple[str, ...] = field(default=())
 
@@ -113,10 +117,14 @@ def for_session(work_dir: Path, venv_params: Sequence[str]) -> SessionSettings:
     if overrides:
         merged = from_mapping(overrides, work_dir=work_dir, source=cfg.source)
         cfg = cfg.with_overrides(**{name: getattr(merged, name) for name in overrides})
-    if not cfg.enabled:
+    if not cfg.enabled and switch not in _TRUE:  # NOX_VENV_CACHE=1 turns it on for this run
         return SessionSettings(None, off="enabled = false", venv_params=tuple(rest))
     lock_files = tuple(ours.get("lock-file", ())) or cfg.requirements_lock_paths
     salt = cfg.salt + "".join(f"\0{s}" for s in ours.get("salt", ()))
-    refresh = os.environ.get(ENV_REFRESH, "").strip().lower() in _TRUE
-    return SessionSettings(cfg, backend=backend, lock_files=tuple(lock_files), salt=salt, refresh=refresh,
-                           venv_params=tuple(rest))
+    return SessionSettings(cfg, backend=backend, lock_files=tuple(lock_files), salt=salt, refresh=flag(ENV_REFRESH),
+                           require=flag(ENV_REQUIRE), venv_params=tuple(rest))
+
+
+def flag(name: str) -> bool:
+    """Whether the environment variable ``name`` is set to a true value (``1``, ``true``, ``yes``, ``on``)."""
+    return os.environ.get(name, "").strip().lower() in _TRUE

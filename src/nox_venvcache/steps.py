@@ -9,7 +9,8 @@ with equal documents install the same thing, as far as anything short of running
 Files read: ``-r``/``-c`` (and uv's ``--override``/``--build-constraint``) files, followed into nested ``-r``/``-c``
 lines; for a local project (``.``, ``-e ./lib``, ``pkg @ file:...``) its ``pyproject.toml``, ``setup.cfg``,
 ``setup.py`` and lock files; for a local wheel the dependencies in its metadata; for ``run_install`` the project
-files of the folder it runs in (``uv sync``, ``poetry install`` ... read them).
+files of the folder it runs in (``uv sync``, ``poetry install`` ... read them). An installer run through
+``session.run`` (``pip install ...``, ``uv pip install ...``) is described by its own arguments, as ``install`` is.
 """
 
 from __future__ import annotations
@@ -56,11 +57,12 @@ class StepDescriber:
         """The document of one install call run in ``cwd`` with the effective environment ``env``."""
         here = Path(os.path.abspath(cwd))
         texts = _texts(args)
-        walk = walk_requirements(texts, cwd=here)
+        walk = walk_requirements(installer_arguments(call, texts), cwd=here)
         files = walk.named(self.places)
         for kind, value, folder in walk.targets:
             self._local_target(value, folder, files, editable=kind == "editable")
-        if call == "run_install" or any(t.split("=")[0] in PROJECT_OPTIONS for t in texts):
+        if call == "run_install" or any(t.split("=")[0] in PROJECT_OPTIONS for t in texts) \
+                or (call == "run" and "pip" not in " ".join(texts[:installer_start(texts)])):
             self._project(here, files)
         set_env = {name: value for name, value in env.items() if value is not None}
         relevant = installer_env(set_env)
@@ -79,10 +81,12 @@ class StepDescriber:
         Pins come from the requirements themselves, from ``-c`` files and from ``PIP_CONSTRAINT``/``UV_CONSTRAINT``
         files; local paths are not requirements; ``run_install`` calls (lock files) count as pinned.
         """
-        if call != "install":
+        texts = _texts(args)
+        start = installer_start(texts)
+        if call != "install" and (call != "run" or not start or texts[start - 1] != "install"):
             return []
         here = Path(os.path.abspath(cwd))
-        walk = walk_requirements(_texts(args), cwd=here)
+        walk = walk_requirements(installer_arguments(call, texts), cwd=here)
         constraints = list(walk.constraints)
         for name in CONSTRAINT_ENV:
             value = env.get(name)
@@ -115,6 +119,27 @@ class StepDescriber:
             candidate = folder / name
             if candidate.is_file():
                 files[self.name(candidate)] = file_digest(candidate)
+
+
+#: the sub-commands after which an installer's own arguments start (``pip install``, ``uv pip sync``, ``uv sync``)
+INSTALLER_VERBS = frozenset({"install", "uninstall", "sync", "add", "remove"})
+
+
+def installer_start(texts: Sequence[str]) -> int:
+    """Where the installer's own arguments start in a command line (``pip install -r x`` -> 2; 0 when no verb)."""
+    return next((i + 1 for i, word in enumerate(texts) if word in INSTALLER_VERBS), 0)
+
+
+def installer_arguments(call: str, texts: Sequence[str]) -> list[str]:
+    """The arguments that name requirements and files: all of ``session.install``'s, the installer's own of a command
+    line (``session.run("uv", "pip", "install", ...)``); the positional files of ``pip sync`` read as ``-r``."""
+    if call == "install":
+        return list(texts)
+    start = installer_start(texts)
+    rest = list(texts[start:])
+    if start and texts[start - 1] == "sync" and "pip" in texts[:start]:  # pip-sync / uv pip sync req.txt
+        return [part for arg in rest for part in (("-r", arg) if not arg.startswith("-") else (arg,))]
+    return rest
 
 
 def _looks_local(value: str, here: Path) -> bool:

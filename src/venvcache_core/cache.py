@@ -2,14 +2,16 @@
 
 Layout of one entry::
 
-    <key>/env/            the venv tree (as stored, with its origin path)
+    <key>/env/            the venv tree (as stored, with its origin path, bytecode compiled, files read-only)
     <key>/meta.json       created, origin paths, key document, link mode, size, files to relocate, metadata
     <key>/manifest.json   every file's size and sha256, every symlink's target (for verify)
     <key>/usage.json      last_used and hits, rewritten on each hit (never the env itself)
     <key>/COMPLETE        written last: an entry without it does not exist
 
 Around it: ``.locks/<key>.lock`` (:mod:`.keylock`), ``.tmp/`` (entries being built), ``.trash/`` (entries being
-deleted), ``stats.json`` (:mod:`.stats`). Eviction is in :mod:`.gc`, checks of an entry in :mod:`.verify`.
+deleted), ``stats.json`` (:mod:`.stats`), ``interpreters.json`` (interpreters probed before, so a restore's health
+check need not start one again: :mod:`.verify`). Sharing files with an entry is made safe in :mod:`.linkmode`,
+bytecode in :mod:`.bytecode`. Eviction is in :mod:`.gc`, checks of an entry in :mod:`.verify`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import gc, root
+from . import bytecode, gc, root
 from .config import Config
 from .envpython import health_problem, pinned_interpreter
 from .errors import NoSpaceError, VenvCacheError
@@ -36,12 +38,12 @@ from .explain import explain_miss
 from .fsutil import clean_stale_stages, discard, no_space, read_json, rmtree, stage_path, swap_in, temp_name, write_json
 from .key import Key, check_key, interpreter_identity, venv_python
 from .keylock import Lock, key_lock
-from .linkmode import LinkMode, as_link_mode, copy_tree
+from .linkmode import LinkMode, as_link_mode, copy_tree, make_private, protect, top_level_files, unprotect
 from .manifest import Manifest, scan
 from .nearest import Accept, installed_distributions, nearest_entry
 from .relocate import path_forms, relocation_map, rewrite
 from .stats import COUNTERS, Counters
-from .verify import ManifestCheck, diff, meta_problem
+from .verify import ManifestCheck, diff, meta_problem, remember_identity
 
 if TYPE_CHECKING:
     from .remote import Remote
@@ -178,6 +180,7 @@ class Cache:
         self.tmp = self.path / ".tmp"
         self.trash = self.path / ".trash"
         self.locks = self.path / ".locks"
+        self.interpreters = self.path / "interpreters.json"  # identities probed before (verify.known_identity)
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.max_age = max_age
@@ -348,6 +351,7 @@ class Cache:
             gc.clean_tmp(self)  # no prune on this path: still clean up after writers that died
             return StoreResult(False, digest, time.perf_counter() - started)
         python = interpreter_identity(venv_python(source))
+        remember_identity(self.interpreters, venv_python(source), python)  # so restores need not start it again
         try:
             with self.staging_dir() as tmp:
                 origins = [str(source)]
@@ -359,19 +363,24 @@ class Cache:
                     scanning = pool.submit(scan, source, path_forms(origins), skip=skip)
                     used = copy_tree(source, tmp / "env", self.link_mode)
                     manifest = scanning.result()
+                env = tmp / "env"
                 for name in skip:
-                    rmtree(tmp / "env" / name)
+                    rmtree(env / name)
+                if used == "hardlink":  # what tools rewrite in place stays the source's own; the entry gets copies
+                    make_private(env, [*top_level_files(env), *manifest.relocate])
+                self._compile_bytecode(env, manifest, python)
                 meta = {
                     "key": digest, "created": time.time(), "origin": str(source), "origin_project": project,
                     "document": document, "python": python["version"], "interpreter": python, "link_mode": used,
                     "bytes": manifest.bytes, "files": len(manifest.files), "relocate": manifest.relocate,
-                    "host": socket.gethostname(), "metadata": dict(metadata or {}),
+                    "host": socket.gethostname(), "metadata": dict(metadata or {}), "protected": True,
                     "distributions": installed_distributions(source),  # for restore_nearest
                     "build_seconds": _seconds(build_seconds),
                 }
                 # mtimes of the copy: restore compares them (free: it lstats every file anyway), so an in-place edit
                 # of a same-sized file (hardlink mode) is caught without hashing; verify still hashes
-                mtimes = {name: os.lstat(tmp / "env" / name).st_mtime_ns for name in manifest.files}
+                mtimes = {name: os.lstat(env / name).st_mtime_ns for name in manifest.files}
+                protect(env, manifest.files)  # after the mtimes: a mode change leaves them alone anyway
                 write_json(tmp / "manifest.json", {**manifest.to_json(), "mtimes": mtimes})
                 write_json(tmp / "meta.json", meta)
                 with self.lock(digest):
@@ -392,6 +401,16 @@ class Cache:
             self.remote.after_store(self, digest)
         return StoreResult(True, digest, time.perf_counter() - started, manifest.bytes, len(manifest.files), used,
                            evicted)
+
+    @staticmethod
+    def _compile_bytecode(env: Path, manifest: Manifest, python: dict[str, Any]) -> None:
+        """Compile the site-packages modules that have no bytecode (a uv-built env) in the staged entry."""
+        tag = python.get("cache_tag")
+        if not isinstance(tag, str) or not tag:
+            return  # an implementation without bytecode caching
+        todo = bytecode.missing(manifest.files, tag, skip=manifest.relocate)
+        if todo:
+            manifest.add(env, bytecode.compile_into(env, todo, venv_python(env), tag))
 
     @staticmethod
     def _project_origin(project_root: str | os.PathLike[str] | None, python: dict[str, Any]) -> str | None:
@@ -453,7 +472,7 @@ class Cache:
                            {"last_used": time.time(), "hits": (hits if type(hits) is int else 0) + 1,
                             "hostname": socket.gethostname(),
                             "saved_seconds": round((_seconds(usage.get("saved_seconds")) or 0.0)
-                                                   + result.saved_seconds, 3)})
+                                                   + result.saved_seconds, 3)}, durable=False)
             except OSError as exc:
                 log.debug("venvcache: usage of %s not updated: %s", digest[:8], exc)
         self.counters.add(hits=1, saved_seconds=round(result.saved_seconds, 3))
@@ -521,8 +540,12 @@ class Cache:
             inside = os.path.realpath(stage) + os.sep
             if not all(os.path.realpath(stage / n).startswith(inside) and os.path.isfile(stage / n) for n in names):
                 return self._quarantine(digest, target, "meta.json names files to relocate that are not in the env")
-            rewrite(stage, names, mapping)
-            problem = health_problem(stage, expected)  # runs nothing from the entry
+            rewrite(stage, names, mapping)  # replaces the files it changes: they are the env's own from here on
+            if used == "hardlink":  # the rest of what tools rewrite in place (.tox-info.json, scripts) too
+                make_private(stage, [*top_level_files(stage), *names])
+            elif meta.get("protected"):  # a private copy of a protected entry: writable, as a plain copy is
+                unprotect(stage)
+            problem = health_problem(stage, expected, self.interpreters)  # runs nothing from the entry
             if problem:
                 return self._quarantine(digest, target, problem)
             swap_in(stage, target)

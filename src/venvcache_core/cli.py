@@ -73,7 +73,7 @@ requirements_lock_paths = [
 # max_bytes = "5GB"
 # Entries older than this are not used (unpinned requirements are frozen by a cache).
 # max_age = "14d"
-# auto (reflink where possible, else copy) | copy | hardlink (fastest; env files shared with the cache) | reflink
+# auto (reflink, else hardlink on one file system, else copy) | copy (private) | hardlink | reflink
 # link_mode = "auto"
 # Change to force new entries.
 # salt = ""

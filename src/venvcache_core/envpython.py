@@ -20,6 +20,7 @@ from typing import Any
 from .config import within
 from .errors import VenvCacheError
 from .key import canonical_json, interpreter_identity
+from .verify import known_identity, remember_identity
 
 INTERPRETER_RE = re.compile(r"(python|pypy|graalpy)[0-9.]*(t|w)?(\.exe)?")
 COMPARED = ("implementation", "version", "cache_tag", "abiflags", "platform", "free_threaded", "base_executable")
@@ -68,10 +69,12 @@ def _home(env: Path) -> str | None:
     return None
 
 
-def health_problem(env: Path, expected: Mapping[str, Any]) -> str:
+def health_problem(env: Path, expected: Mapping[str, Any], memo: Path | None = None) -> str:
     """Why ``env`` may not be served as an env of the ``expected`` interpreter identity, or ''.
 
-    Runs only the recorded base interpreter (``expected["base_executable"]``), never a file of ``env``.
+    Runs only the recorded base interpreter (``expected["base_executable"]``), never a file of ``env``; with
+    ``memo`` (the cache's ``interpreters.json``) not even that when the base file is unchanged since it was probed
+    (that start was most of a restore's fixed cost).
     """
     base = expected.get("base_executable")
     if not isinstance(base, str) or not os.path.isabs(base):
@@ -106,10 +109,14 @@ def health_problem(env: Path, expected: Mapping[str, Any]) -> str:
         candidates = []
     if not any(os.path.realpath(c) == real_base or _same_file(c, real_base) for c in candidates):
         return f"pyvenv.cfg's home {home[:120]!r} does not hold the base interpreter {real_base[:120]}"
-    try:
-        got = interpreter_identity(real_base)
-    except VenvCacheError as exc:
-        return str(exc)
+    got = known_identity(memo, Path(real_base)) if memo is not None else None
+    if got is None:
+        try:
+            got = interpreter_identity(real_base)
+        except VenvCacheError as exc:
+            return str(exc)
+        if memo is not None:
+            remember_identity(memo, Path(real_base), got)
     for name in COMPARED:
         if name in expected and got.get(name) != expected.get(name):
             return f"interpreter {name} is {got.get(name)!r}, the key says {expected.get(name)!r}"

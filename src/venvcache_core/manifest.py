@@ -48,6 +48,13 @@ class Manifest:
         return {"files": {k: [s, h] for k, (s, h) in self.files.items()}, "symlinks": self.symlinks,
                 "relocate": self.relocate}
 
+    def add(self, root: Path, names: Sequence[str]) -> None:
+        """Hash files added below ``root`` after the scan (bytecode compiled into a staged entry) into the manifest."""
+        for name in names:
+            _, size, digest, _ = _scan_one(root, name, ())
+            self.files[name] = (size, digest)
+        self.files = dict(sorted(self.files.items()))
+
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Manifest:
         """Parse a ``manifest.json`` document; ValueError (or KeyError) when it has the wrong shape."""

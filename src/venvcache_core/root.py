@@ -28,7 +28,9 @@ log = logging.getLogger("venvcache")
 
 ROOT_MARKER = ".venvcache-root"
 SUBDIRS = (".locks", ".tmp", ".trash")
-LAYOUT = frozenset({*SUBDIRS, "stats.json", ROOT_MARKER})
+LAYOUT = frozenset({*SUBDIRS, "stats.json", "interpreters.json", ROOT_MARKER})
+# the JSON files the cache writes (atomically, through a ``.<name>.<8 hex>`` temp file)
+JSON_FILES = frozenset({"meta.json", "manifest.json", "usage.json", "COMPLETE", "stats.json", "interpreters.json"})
 ENTRY_FILES = frozenset({"env", "meta.json", "manifest.json", "usage.json", "COMPLETE"})
 
 
@@ -101,8 +103,7 @@ def _recognised(root: Path) -> str:
 def _json_temp(name: str) -> bool:
     """A temp file of :func:`fsutil.write_json` (``.<name>.<8 hex>``)."""
     base, _, suffix = name[1:].rpartition(".")
-    return name.startswith(".") and base in {"meta.json", "manifest.json", "usage.json", "COMPLETE", "stats.json"} \
-        and len(suffix) == 8
+    return name.startswith(".") and base in JSON_FILES and len(suffix) == 8
 
 
 def _recognised_sub(folder: Path) -> bool:

@@ -37,6 +37,6 @@ class Counters:
                 for name, delta in deltas.items():
                     value = data.get(name, 0)
                     data[name] = (value if isinstance(value, (int, float)) else 0) + delta
-                write_json(self.path, data)
+                write_json(self.path, data, durable=False)  # counters: best effort, no fsync
         except (OSError, Timeout) as exc:
             log.debug("venvcache: stats not updated: %s", exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import stat
@@ -9,8 +10,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .fsutil import read_json
+from .fsutil import read_json, write_json
 from .manifest import Manifest, scan, walk
+
+log = logging.getLogger("venvcache")
 
 
 def meta_problem(meta: dict[str, Any]) -> str:
@@ -98,3 +101,36 @@ class ManifestCheck(threading.Thread):
             except OSError:
                 return f"symlink env/{name} is missing"
         return ""
+
+
+def interpreter_file(python: Path) -> list[int]:
+    """What identifies the interpreter file ``python`` resolves to: device, inode, size and mtime (a reinstall or
+    an upgrade of the interpreter changes them)."""
+    st = os.stat(python)
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def known_identity(memo: Path, python: Path) -> dict[str, Any] | None:
+    """The identity probed earlier for the interpreter file ``python`` resolves to, if that file is unchanged."""
+    try:
+        found = read_json(memo).get(os.path.realpath(python))
+        if isinstance(found, dict) and found.get("file") == interpreter_file(python):
+            identity = found.get("identity")
+            return identity if isinstance(identity, dict) else None
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def remember_identity(memo: Path, python: Path, identity: dict[str, Any]) -> None:
+    """Note ``identity`` for the interpreter file ``python`` resolves to (best effort: a memo only saves time)."""
+    try:
+        try:
+            known = read_json(memo)
+        except (OSError, ValueError):
+            known = {}
+        known[os.path.realpath(python)] = {"file": interpreter_file(python), "identity": identity}
+        write_json(memo, known)
+    except OSError as exc:
+        log.debug("venvcache: interpreter memo not written: %s", exc)
+

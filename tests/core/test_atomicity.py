@@ -66,7 +66,7 @@ def test_restore_failing_mid_way_keeps_the_old_env(tmp_path: Path, clone_venv: C
             cache.restore(key, dest)
         assert cache.entries() != []  # an I/O error is not the entry's fault
     else:
-        monkeypatch.setattr(cache_mod, "health_problem", lambda env, expected: "interpreter does not start")
+        monkeypatch.setattr(cache_mod, "health_problem", lambda env, *expected: "interpreter does not start")
         result = cache.restore(key, dest)
         assert not result.hit and result.reason is MissReason.QUARANTINED
         assert cache.entries() == []  # a bad entry is removed, never served

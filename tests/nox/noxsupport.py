@@ -76,10 +76,10 @@ class NoxProject:
         return Path(tempfile.mkdtemp(prefix="e", dir=self._envdirs))
 
     def nox(self, *args: str, envdir: Path | None = None, env: dict[str, str] | None = None,
-            expect: int = 0) -> NoxRun:
-        """Run ``python -m nox`` here (fresh ``--envdir`` unless one is given); check the exit code."""
+            expect: int = 0, module: str = "nox") -> NoxRun:
+        """Run ``python -m nox`` (or ``module``) here (fresh ``--envdir`` unless one is given); check the exit code."""
         envdir = envdir or self.fresh_envdir()
-        proc = subprocess.run([sys.executable, "-m", "nox", "--envdir", str(envdir), *args], cwd=self.root,
+        proc = subprocess.run([sys.executable, "-m", module, "--envdir", str(envdir), *args], cwd=self.root,
                               env={**self.env, **(env or {})}, capture_output=True, text=True, check=False,
                               timeout=300)
         run = NoxRun(proc.returncode, proc.stdout + proc.stderr)

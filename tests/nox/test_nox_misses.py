@@ -61,28 +61,33 @@ def tests(session):
 """
 
 
-@pytest.mark.parametrize(("second_calls", "expected"), [
-    ("tinylib;tinydep;--no-deps tinydep", "HAS ['tinydep', 'tinylib']"),  # third call differs
-    ("tinylib;tinydep", "HAS ['tinydep', 'tinylib']"),  # fewer calls
-    ("tinylib;tinydep;tinytool;tinytool==2.0", "HAS ['tinydep', 'tinylib', 'tinytool']"),  # one more call
+@pytest.mark.parametrize(("second_calls", "expected", "on_top"), [
+    ("tinylib;tinydep;--no-deps tinydep", "HAS ['tinydep', 'tinylib']", False),  # third call differs
+    ("tinylib;tinydep", "HAS ['tinydep', 'tinylib']", False),  # fewer calls
+    ("tinylib;tinydep;tinytool;tinytool==2.0", "HAS ['tinydep', 'tinylib', 'tinytool']", True),  # one more call
 ])
-def test_a_session_that_deviates_gets_its_own_env(project: NoxProject, second_calls: str, expected: str) -> None:
-    """An entry is only served for the install sequence that built it: no stale package survives a deviation."""
+def test_a_session_that_deviates_gets_its_own_env(project: NoxProject, second_calls: str, expected: str,
+                                                  on_top: bool) -> None:
+    """An entry is only served for the install sequence that built it: no stale package survives a deviation, and
+    each sequence keeps its own entry."""
     project.noxfile(MULTI)
-    first = project.nox(env={"CALLS": "tinylib;tinydep;tinytool"})
+    first_calls = "tinylib;tinydep;tinytool"
+    first = project.nox(env={"CALLS": first_calls})
     assert "HAS ['tinydep', 'tinylib', 'tinytool']" in first.output
     assert "TMP kept" in first.output, "files the session put in <env>/tmp survive the env being created later"
 
     second = project.nox(env={"CALLS": second_calls})
     assert expected in second.output, second.output
-    assert "TMP kept" in second.output, "... and being restored, then rebuilt"
-    assert second.hit, "the first calls match: the entry is restored, then the deviation is handled"
+    assert "TMP kept" in second.output, "... and the env being restored or built"
+    assert second.hit == on_top, "only a sequence that goes on from a cached one starts from its entry"
     assert "venv cache miss" in second.output and "stored" in second.output
+    assert len(project.cache.keys()) == 2
 
-    third = project.nox(env={"CALLS": second_calls})
-    assert third.hit and "venv cache miss" not in third.output, third.output
-    assert expected in third.output
-    assert not third.lines("pip install"), "the replaced entry serves the new sequence"
+    for calls, has in ((second_calls, expected), (first_calls, "HAS ['tinydep', 'tinylib', 'tinytool']")):
+        again = project.nox(env={"CALLS": calls})
+        assert again.hit and "venv cache miss" not in again.output, again.output
+        assert has in again.output
+        assert not again.lines("pip install"), "each sequence is served by its own entry"
     assert entry_problems(project.cache) == []
     assert not [e for e in project.cache.entries() if (e.path / "env" / "tmp").exists()], "<env>/tmp is not cached"
 

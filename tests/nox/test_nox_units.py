@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from nox_venvcache import dists, settings
-from nox_venvcache.backend import _INSTALLER_COMMAND, MARKER, Step, marker, read_marker
-from nox_venvcache.steps import StepDescriber
+from nox_venvcache.backend import is_installer_command
+from nox_venvcache.sequences import MARKER, Cached, SequenceTree, marker, read_marker
+from nox_venvcache.steps import StepDescriber, installer_arguments
 from venvcache_core import VenvCacheError
 from wheels import make_wheel
 
@@ -132,13 +133,27 @@ def test_configure_checks_and_overrides(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_marker_round_trip() -> None:
     """The install sequence is entry metadata (nothing of nox_venvcache's is written into the env)."""
-    steps = [Step({"call": "install", "args": ["x"]}, ["lib/site/x.dist-info"]), Step({"call": "run_install"})]
-    back = read_marker({MARKER: json.loads(json.dumps(marker("tests", steps)))})
-    assert [(s.doc, s.volatile) for s in back] == [(s.doc, s.volatile) for s in steps]
+    record = marker(session="tests", family="f" * 64, steps=[("d1", {"call": "install", "args": ["x"]},
+                                                              ["lib/site/x.dist-info"]), ("d2", {"call": "run"}, [])])
+    family, back = read_marker("k" * 64, {MARKER: json.loads(json.dumps(record))}, last_used=5.0)
+    assert family == "f" * 64
+    assert back == Cached("k" * 64, ("d1", "d2"), (("lib/site/x.dist-info",), ()), 5.0)
     with pytest.raises(ValueError, match="unknown format"):
-        read_marker({MARKER: {}})
+        read_marker("k", {MARKER: {}})
     with pytest.raises(ValueError, match="no 'nox_install_sequence' record"):
-        read_marker({})
+        read_marker("k", {})
+
+
+def test_the_sequence_tree_answers_continues_exact_and_nearest() -> None:
+    a = Cached("a", ("s1", "s2a"), ((), ()), last_used=1.0)
+    b = Cached("b", ("s1", "s2b", "s3"), ((), (), ()), last_used=2.0)
+    short = Cached("s", ("s1",), ((),), last_used=0.5)
+    tree = SequenceTree([a, b, short])
+    assert tree.continues(["s1"]) and tree.continues(["s1", "s2b"]) and not tree.continues(["s1", "s2c"])
+    assert tree.exact(["s1", "s2a"]) is a and tree.exact(["s1", "s2b"]) is None
+    assert tree.nearest(["s1", "s2b", "s3", "s4"]) is b, "the longest cached prefix"
+    assert tree.nearest(["s1", "s2c"]) is short and tree.nearest(["s1"]) is None, "a proper prefix only"
+    assert SequenceTree().nearest(["s1"]) is None and tree.entries[0] is b, "most recently used first"
 
 
 @pytest.mark.parametrize(("command", "installs"), [
@@ -146,7 +161,18 @@ def test_marker_round_trip() -> None:
     ("uv sync --locked", True), ("poetry install", True), ("pytest -k install", False), ("python -V", False),
 ])
 def test_installer_commands_are_recognised(command: str, installs: bool) -> None:
-    assert bool(_INSTALLER_COMMAND.search(command)) is installs
+    assert is_installer_command(command.split()) is installs
+
+
+def test_an_installer_command_line_is_described_by_its_own_arguments(tmp_path: Path) -> None:
+    (tmp_path / "r.txt").write_text("tinylib\n")
+    assert installer_arguments("run", ["python", "-m", "pip", "install", "-r", "r.txt"]) == ["-r", "r.txt"]
+    assert installer_arguments("run", ["uv", "pip", "sync", "r.txt"]) == ["-r", "r.txt"]
+    doc = describe(tmp_path, "uv", "pip", "install", "-r", "r.txt", call="run")
+    assert set(doc["files"]) == {"{project}/r.txt"}
+    describer = StepDescriber(tmp_path)
+    assert describer.unpinned("run", ["uv", "pip", "install", "-r", "r.txt"], cwd=tmp_path, env={}) == ["tinylib"]
+    assert describer.unpinned("run", ["uv", "sync"], cwd=tmp_path, env={}) == []
 
 
 def test_unpinned_requirements_are_named(tmp_path: Path) -> None:

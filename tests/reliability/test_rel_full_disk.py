@@ -42,6 +42,9 @@ def fill(mount: Path, leave: int) -> Path:
     return filler
 
 
+ROOT_MARKER = ".venvcache-root"  # the cache root's own marker (venvcache_core.root), not a leftover
+
+
 def no_temp_files(root: Path) -> list[str]:
     """Temp dirs, trash, half-written JSON temp files and stages anywhere under ``root``."""
     found = []
@@ -49,7 +52,7 @@ def no_temp_files(root: Path) -> list[str]:
         for name in dirnames + filenames:
             rel = os.path.relpath(os.path.join(dirpath, name), root)
             if name.startswith((".meta.json.", ".usage.json.", ".stats.json.", ".manifest.json.", ".COMPLETE.",
-                                ".reflink-probe")) or ".venvcache-" in name:
+                                ".reflink-probe")) or (".venvcache-" in name and name != ROOT_MARKER):
                 found.append(rel)
         if os.path.basename(dirpath) in (".tmp", ".trash"):
             found += [os.path.relpath(os.path.join(dirpath, n), root) for n in dirnames + filenames]

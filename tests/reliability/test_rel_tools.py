@@ -133,6 +133,6 @@ def test_two_nox_j_runs_share_one_cache(tmp_path: Path, offline_env: dict[str, s
         for out in outputs:
             assert "tinytool 1.0" in out and "tinydep 1.0" in out, out[-3000:]
             if round_no:
-                assert out.count("venvcache: hit ") == 2 and "venvcache: miss " not in out, out[-3000:]
+                assert out.count(" venv cache hit ") == 2 and " venv cache miss " not in out, out[-3000:]
     sound(cache)
     assert len(Cache(cache).keys()) == 2
