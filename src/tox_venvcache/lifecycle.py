@@ -49,6 +49,7 @@ from venvcache_core import (
 
 from . import _tox_internals as internals
 from . import config as settings_mod
+from . import partial
 from .key import KeyResult, deps_key, lock_key, package_env_key
 from .prompt import read_prompt, set_prompt
 from .state import RUN, EnvState
@@ -150,6 +151,7 @@ def _begin(tox_env: ToxEnv, config: Config, state: EnvState, result: KeyResult, 
     if may_restore and not refresh:
         if _restore(tox_env, config, state, key, result.originals):
             return
+        partial.restore_nearest(tox_env, config, result)  # the nearest entry, for the install to finish
     else:
         why = "refresh asked" if refresh else state.reason or "tox recreated the env"
         LOG.warning("%s", describe_miss(key, why, label=LABEL))
@@ -285,6 +287,8 @@ def store(tox_env: ToxEnv) -> None:
                 and internals.recorded_step(info, internals.SECTION_RUN_ENV, internals.PACKAGE_DEPS_STEP) is None)):
         LOG.warning("%s", describe_not_stored(key, "the deps install did not succeed", label=LABEL))
         return
+    if not partial.may_store(tox_env, LOG):
+        return
 
     built = _build_seconds(tox_env, state)
 
@@ -402,4 +406,5 @@ def before_uv_sync(tox_env: ToxEnv, sync_cmd: Sequence[str], install_pkg: str | 
 
 def after_uv_sync(tox_env: ToxEnv) -> None:
     """``uv sync`` succeeded: store on a miss."""
+    partial.synced(tox_env)
     store(tox_env)

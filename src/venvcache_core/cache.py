@@ -24,7 +24,7 @@ import os
 import socket
 import stat
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +40,7 @@ from .key import Key, check_key, interpreter_identity, venv_python
 from .keylock import Lock, key_lock
 from .linkmode import LinkMode, as_link_mode, copy_tree, make_private, protect, top_level_files, unprotect
 from .manifest import Manifest, scan
+from .nearest import Accept, installed_distributions, nearest_entry
 from .relocate import path_forms, relocation_map, rewrite
 from .stats import COUNTERS, Counters
 from .verify import ManifestCheck, diff, meta_problem, remember_identity
@@ -58,6 +59,7 @@ class MissReason(str, enum.Enum):
     NO_ENTRY = "no entry"
     EXPIRED = "expired"
     QUARANTINED = "quarantined"
+    PARTIAL = "partial"  # no exact entry, the nearest one restored instead (:meth:`Cache.restore_nearest`)
 
     def __str__(self) -> str:
         return self.value
@@ -104,14 +106,27 @@ class RestoreResult:
     saved_seconds: float = 0.0  # on a hit: the entry's build time minus this restore's (0 when not recorded)
     nearest: str | None = None  # on a miss: the entry nearest by key document (explain.py)
     differs: list[str] = field(default_factory=list)  # on a miss: what differs from it, in short phrases
+    #: a partial restore (:meth:`Cache.restore_nearest`): ``dest`` holds the nearest entry ``source``, not ``key``'s
+    #: env; ``differ`` of ``total`` distributions are still to add, remove or change (an exact sync does it)
+    source: str = ""
+    differ: int = 0
+    total: int = 0
+
+    @property
+    def partial(self) -> bool:
+        """``dest`` holds a near entry that an exact sync must finish (``hit`` is False)."""
+        return bool(self.source) and not self.hit
 
     def to_json(self) -> dict[str, Any]:
-        """The result as ``restore --json`` prints it."""
-        return {"result": "hit" if self.hit else "miss", "key": self.key, "dest": str(self.dest),
-                "seconds": round(self.seconds, 4), "bytes": self.bytes, "files": self.files,
-                "link_mode": self.link_mode or "", "reason": self.reason.value if self.reason else "",
-                "detail": self.detail, "saved_seconds": round(self.saved_seconds, 2), "nearest": self.nearest,
-                "differs": list(self.differs)}
+        """The result as ``restore --json`` prints it (``result`` is ``hit``, ``partial`` or ``miss``)."""
+        result = {"result": "hit" if self.hit else "partial" if self.partial else "miss", "key": self.key,
+                  "dest": str(self.dest), "seconds": round(self.seconds, 4), "bytes": self.bytes, "files": self.files,
+                  "link_mode": self.link_mode or "", "reason": self.reason.value if self.reason else "",
+                  "detail": self.detail, "saved_seconds": round(self.saved_seconds, 2), "nearest": self.nearest,
+                  "differs": list(self.differs)}
+        if self.partial:
+            result |= {"source": self.source, "differ": self.differ, "total": self.total}
+        return result
 
 
 @dataclass
@@ -359,6 +374,7 @@ class Cache:
                     "document": document, "python": python["version"], "interpreter": python, "link_mode": used,
                     "bytes": manifest.bytes, "files": len(manifest.files), "relocate": manifest.relocate,
                     "host": socket.gethostname(), "metadata": dict(metadata or {}), "protected": True,
+                    "distributions": installed_distributions(source),  # for restore_nearest
                     "build_seconds": _seconds(build_seconds),
                 }
                 # mtimes of the copy: restore compares them (free: it lstats every file anyway), so an in-place edit
@@ -462,6 +478,26 @@ class Cache:
         self.counters.add(hits=1, saved_seconds=round(result.saved_seconds, 3))
         result.seconds = time.perf_counter() - started
         return result
+
+    def restore_nearest(self, key: Key, dest: str | os.PathLike[str], wanted: Mapping[str, str], *,
+                        requirements: Collection[str], accept: Accept | None = None,
+                        project_root: str | os.PathLike[str] | None = None) -> RestoreResult:
+        """After ``key`` missed: restore the entry nearest to ``wanted`` (:func:`.nearest.nearest_entry`) at ``dest``.
+
+        The result is never a hit: on success it is ``partial`` (``source``, ``differ``, ``total``) and the caller
+        must run an exact sync before it stores ``dest`` under ``key``; else a miss, ``dest`` untouched.
+        """
+        started = time.perf_counter()
+        target = Path(os.path.abspath(dest))
+        found = nearest_entry(self, key, wanted, requirements=requirements, accept=accept)
+        if found is None:
+            return _miss(key.digest, target, MissReason.NO_ENTRY, "no entry, none near")
+        result = self.restore(found.entry.key, target, project_root=project_root)
+        if not result.hit:
+            return _miss(key.digest, target, result.reason or MissReason.NO_ENTRY, result.detail)
+        return RestoreResult(False, key.digest, target, time.perf_counter() - started, result.bytes, result.files,
+                             result.link_mode, MissReason.PARTIAL, f"{found.differ} of {found.total} packages differ",
+                             source=found.entry.key, differ=found.differ, total=found.total)
 
     def _explained(self, key: Key | str, result: RestoreResult) -> RestoreResult:
         """A miss with the nearest entry and what differs filled in (when ``key`` carries its document)."""

@@ -3,6 +3,7 @@
 
 Exit codes: 0 success (``restore``: hit), 1 ``restore`` miss or ``verify`` found a problem, 2 error (the original
 used 1 for most errors; ours is always 2, so a script's ``[ $? -eq 1 ]`` means "miss" and nothing else).
+3 ``restore --nearest`` restored the nearest entry (partial: run the installer's exact sync, then ``store``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from . import (
     Progress,
     RequireHitError,
     Resolution,
+    RestoreResult,
     VenvCacheError,
     build_key,
     default_cache_root,
@@ -39,6 +41,7 @@ from . import (
     human_seconds,
     interpreter_identity,
     load,
+    locked_distributions,
     project_id,
     resolve_interpreter,
     venv_python,
@@ -117,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--require-hit", action="store_true", default=None,
                    help="a miss is an error (exit 2) naming the key and the nearest entry "
                         "(env VIRTUALENV_CACHE_REQUIRE=1)")
+    p.add_argument("--nearest", action="store_true",
+                   help="on a miss, restore the entry nearest to the lock files and exit 3 (partial: run your "
+                        "installer's exact sync, e.g. uv pip sync or pip-sync, then store)")
     p = add("key", "print the key of the current inputs")
     p.add_argument("--explain", action="store_true", help="print the key document, component by component")
     p.add_argument("--diff", metavar="KEY", nargs="?", const="",
@@ -360,8 +366,26 @@ class App:
         self.say(resolution.describe(label))
         if not result.hit and self.require_hit():
             raise RequireHitError(result, label=label)
+        if not result.hit and self.args.nearest:
+            result = self.restore_nearest(resolution.key)
         self.emit({**result.to_json(), "python": str(resolution.python)}, describe_restore(result, label=label))
-        return 0 if result.hit else 1
+        if result.partial:
+            print("partial: run your installer's exact sync, then store", file=sys.stderr)
+        return 0 if result.hit else 3 if result.partial else 1
+
+    def restore_nearest(self, key: Key) -> RestoreResult:
+        """The nearest entry: same interpreter, salt and ``key_files``; the most ``requirements_lock_paths`` pins."""
+        root, source = self.config.work_dir, self.config.source
+        locks = hash_files(self.config.requirements_lock_paths, root, source=source)
+        wanted = {name: version for lock in locks for name, version in locked_distributions(root / lock).items()}
+        others = {name: digest for name, digest in self.lock_files().items() if name not in locks}
+
+        def same_key_files(document: Mapping[str, Any]) -> bool:
+            files = document.get("inputs", {}).get("lock_files", {})
+            return {name: digest for name, digest in files.items() if name not in locks} == others
+
+        return self.cache.restore_nearest(key, self.config.virtualenv_path, wanted, requirements=("lock_files",),
+                                          accept=same_key_files, project_root=root)
 
     def cmd_list(self) -> int:
         if self.args.remote:

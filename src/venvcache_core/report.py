@@ -7,6 +7,7 @@ words wherever the cache runs::
     py312: venv cache miss 3f2a9c1e (no entry; nearest 10f46efe: python 3.12.1 → 3.11.7)
     py312: venv cache stored 3f2a9c1e (14,606 files, 273 MB) in 0.80 s
     py312: venv cache not stored 3f2a9c1e (the cache has it already)
+    py312: venv cache partial 3f2a9c1e (2 of 48 packages differ), synced in 1.1 s
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ if TYPE_CHECKING:
     from .cache import RestoreResult, StoreResult
     from .key import Key
 
-__all__ = ["describe_miss", "describe_not_stored", "describe_restore", "describe_store", "human_bytes",
-           "human_count", "human_saved", "human_seconds"]
+__all__ = ["describe_miss", "describe_not_stored", "describe_partial", "describe_restore", "describe_store",
+           "human_bytes", "human_count", "human_saved", "human_seconds"]
 
 PREFIX = "venv cache"
 
@@ -74,6 +75,8 @@ def describe_restore(result: RestoreResult, *, label: str) -> str:
         saved = f", saved {human_saved(result.saved_seconds)}" if result.saved_seconds > 0 else ""
         return _line(label, "hit", result.key, f" ({human_count(result.files)} files, {human_bytes(result.bytes)}"
                                                f"{mode}) in {human_seconds(result.seconds)}{saved}")
+    if result.partial:
+        return describe_partial(result, label=label)
     why = result.detail or str(result.reason or "no entry")
     if result.nearest:
         why += f"; {nearest_phrase(result.nearest, result.differs)}"
@@ -86,6 +89,13 @@ def nearest_phrase(nearest: str, differs: list[str], *, limit: int = 3) -> str:
     more = len(differs) - len(shown)
     what = ", ".join(shown) + (f" and {more} more" if more > 0 else "")
     return f"nearest {_short(nearest)}: {what or 'same key document'}"
+
+
+def describe_partial(result: RestoreResult, *, label: str, synced: float | None = None) -> str:
+    """``LABEL: venv cache partial SOURCE (D of T packages differ)``, and ``, synced in T`` once the front end's exact
+    sync finished: the entry ``SOURCE`` was restored for ``result.key``, which the store line names."""
+    tail = f", synced in {human_seconds(synced)}" if synced is not None else ""
+    return _line(label, "partial", result.source, f" ({result.differ} of {result.total} packages differ){tail}")
 
 
 def describe_store(result: StoreResult, *, label: str) -> str:

@@ -86,6 +86,7 @@ def test_every_public_name_exists_and_says_what_it_is() -> None:
 def test_miss_reasons_and_link_modes_are_typed_values() -> None:
     from typing import get_args
 
-    assert [reason.value for reason in venvcache_core.MissReason] == ["no entry", "expired", "quarantined"]
+    assert [reason.value for reason in venvcache_core.MissReason] == ["no entry", "expired", "quarantined",
+                                                                       "partial"]
     assert str(venvcache_core.MissReason.EXPIRED) == "expired"
     assert venvcache_core.LINK_MODES == get_args(venvcache_core.LinkMode) == ("auto", "copy", "hardlink", "reflink")
