@@ -635,7 +635,7 @@ class Bench:
             scenario.cmd = ["/bin/sh", "-c", restore, str(root), self.import_code]
             scenario.cwd = root
             scenario.env = {**self.base_env, **extra_env}
-            scenario.check = expect(r"^hit ", IMPORTED)
+            scenario.check = expect(r" venv cache hit ", IMPORTED)
             scenario.prepare = scenario.cleanup = self._resetter(root / ".venv", cache)
         self._setup_ci_uv(ci)
         self._setup_ci_pip(ci)

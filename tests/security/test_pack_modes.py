@@ -34,5 +34,7 @@ def test_pack_modes_are_normalised(tmp_path: Path, s3: S3, umask: int, folder: i
 
     modes = tree_modes(cache.path / KEY / "env")
     assert all(not mode & (stat.S_IWGRP | stat.S_IWOTH | stat.S_ISUID | stat.S_ISGID) for mode in modes.values())
-    assert modes == {".": folder, "bin": folder, "lib": folder, "lib/site": folder, "bin/tool": script,
-                     "lib/site/mod.py": data, "lib/setuid": script}
+    # files are then made read-only, as every entry's are (a hardlinked env must not write into the cache)
+    ro = ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    assert modes == {".": folder, "bin": folder, "lib": folder, "lib/site": folder, "bin/tool": script & ro,
+                     "lib/site/mod.py": data & ro, "lib/setuid": script & ro}
