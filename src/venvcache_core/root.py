@@ -178,8 +178,14 @@ def prepare(root: Path) -> None:
                 raise VenvCacheError(f"is not a venvcache cache (no {ROOT_MARKER}) and holds {stranger!r:.80}; "
                                      "refusing to use it, since the cache deletes what it holds", path=root,
                                      fix="point cache_path at a new or empty folder")
-            _write_marker(root)
-            log.info("venvcache: adopted %s as a cache root (it held only cache entries)", root)
+            try:
+                _write_marker(root)
+                log.info("venvcache: adopted %s as a cache root (it held only cache entries)", root)
+            except FileExistsError:  # another process created this root a moment ago and marked it: check that
+                problem = _marker_problem(root, uid)
+                if problem:
+                    raise VenvCacheError(problem, path=root, fix="remove that file, or point cache_path elsewhere") \
+                        from None
         for sub in SUBDIRS:
             try:
                 os.mkdir(root / sub, 0o700)
