@@ -32,3 +32,14 @@ def make_venv(offline_env: dict[str, str], wheelhouse: Path, venv_factory: VenvF
 @pytest.fixture
 def cache(tmp_path: Path) -> Cache:
     return Cache(tmp_path / "cache", max_entries=20)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A CLI project: one pinned requirements file as the lock, its own cache (tests with other needs override it)."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "requirements.txt").write_text("tinytool==1.0\n")
+    (proj / ".virtualenv_cache.toml").write_text(
+        f'[virtualenv-cache]\ncache_path = "{tmp_path / "cache"}"\nrequirements_lock_paths = ["requirements.txt"]\n')
+    return proj

@@ -23,16 +23,6 @@ virtualenv-cache restore
 """  # noqa: E501 (verbatim)
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    proj = tmp_path / "proj"
-    proj.mkdir()
-    (proj / "requirements.txt").write_text("tinytool==1.0\n")
-    (proj / ".virtualenv_cache.toml").write_text(
-        f'[virtualenv-cache]\ncache_path = "{tmp_path / "cache"}"\nrequirements_lock_paths = ["requirements.txt"]\n')
-    return proj
-
-
 def test_seed_ci_snippet_misses_then_hits(project: Path, offline_env: dict[str, str]) -> None:
     script = project.parent / "ci.sh"
     script.write_text(SEED_SNIPPET)

@@ -20,16 +20,6 @@ needs_312 = pytest.mark.skipif(not have_python("3.12") or not have_python("3.11"
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    proj = tmp_path / "proj"
-    proj.mkdir()
-    (proj / "requirements.txt").write_text("tinytool==1.0\n")
-    (proj / ".virtualenv_cache.toml").write_text(
-        f'[virtualenv-cache]\ncache_path = "{tmp_path / "cache"}"\nrequirements_lock_paths = ["requirements.txt"]\n')
-    return proj
-
-
-@pytest.fixture
 def py311_env(offline_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     """PATH where ``python3`` is 3.11 (first), the way the issue's machine was; python3.12 still reachable."""
     bin_dir = tmp_path / "bin"
