@@ -16,7 +16,6 @@ import os
 import sys
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +54,8 @@ def _site_packages(env: Path) -> list[str]:
 
 def installed_distributions(env: str | os.PathLike[str]) -> dict[str, str]:
     """``{normalised name: version}`` of what an env's site-packages holds (its ``*.dist-info``/``*.egg-info``)."""
+    from importlib import metadata  # 18 ms to import: only the stores and partial restores that read dists pay
+
     found: dict[str, str] = {}
     for dist in metadata.Distribution.discover(path=_site_packages(Path(env))):
         name = dist.metadata["Name"] if dist.metadata else None
