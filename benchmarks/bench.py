@@ -1112,23 +1112,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         log("less than 40 GB free: trees are deleted between runs, so file creation is slower after a deletion")
     try:
-        bench.setup()
-        bench.measure()
-    finally:
-        bench.close()
+        try:
+            bench.setup()
+            bench.measure()
+        finally:
+            bench.close()
+        command = "python benchmarks/bench.py " + shlex.join(sys.argv[1:] if argv is None else list(argv))
+        print(table(bench))
+        log(f"done in {time.monotonic() - started:.0f} s")
+        if args.json:
+            args.json.write_text(json.dumps(bench.result(), indent=2) + "\n", encoding="utf-8")
+        if args.markdown:
+            args.markdown.write_text(markdown(bench, command.strip()), encoding="utf-8")
+        if args.plot:
+            args.plot.write_text(plot_svg(bench), encoding="utf-8")
+    finally:  # after the results: deleting the trees of a full run takes minutes on this disk (discard)
         if TRASH:
+            log("removing the trees the runs made")
             shutil.rmtree(TRASH.pop(), ignore_errors=True)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    command = "python benchmarks/bench.py " + shlex.join(sys.argv[1:] if argv is None else list(argv))
-    print(table(bench))
-    log(f"done in {time.monotonic() - started:.0f} s")
-    if args.json:
-        args.json.write_text(json.dumps(bench.result(), indent=2) + "\n", encoding="utf-8")
-    if args.markdown:
-        args.markdown.write_text(markdown(bench, command.strip()), encoding="utf-8")
-    if args.plot:
-        args.plot.write_text(plot_svg(bench), encoding="utf-8")
     return 0
 
 

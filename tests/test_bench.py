@@ -161,3 +161,21 @@ def test_quick_core_and_ci_groups_run_for_real(bench: ModuleType, tmp_path: Path
     titles = [t.text for t in ET.fromstring(plot.read_text()).iter("{http://www.w3.org/2000/svg}title")]
     assert {t.split(":")[0] for t in titles} == {"ci_remote_file", "ci_remote_s3", "ci_uv_cache_tarball",
                                                  "ci_pip_wheel_cache"}
+
+
+def test_rmtree_moves_trees_aside_during_a_run_and_deletes_without_a_trash(bench: ModuleType, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scenario's tree leaves its place at once, but its inodes are freed only at the end (see ``rmtree``)."""
+    tree = tmp_path / "env"
+    (tree / "lib").mkdir(parents=True)
+    (tree / "lib" / "mod.py").write_text("x = 1\n")
+    trash = tmp_path / "trash"
+    monkeypatch.setattr(bench, "TRASH", [trash])
+    bench.rmtree(tree)
+    assert not tree.exists()
+    assert [p.read_text() for p in trash.rglob("mod.py")] == ["x = 1\n"]
+
+    monkeypatch.setattr(bench, "TRASH", [])
+    (tree / "lib").mkdir(parents=True)
+    bench.rmtree(tree)
+    assert not tree.exists() and len(list(trash.rglob("mod.py"))) == 1
