@@ -397,8 +397,8 @@ class CachedVirtualEnv(internals.VirtualEnv):
                 return False
         self._current, self._exact, self._fresh = None, False, False
         self._partial = _Partial(result, installed_distributions(self.location))
-        self._why = (f"{_ordinal_call(len(self._seen))} is new; started from the nearest entry {result.source[:8]} "
-                     f"({result.detail}) for {step.doc['call']}'s exact sync to finish")
+        self._why = (f"{_ordinal_call(len(self._seen))} is new, an exact sync; started from the nearest entry "
+                     f"{result.source[:8]}")
         for earlier in self._seen:  # the calls before the sync, deferred or served so far: none is in this env
             self._run_step(earlier, replay=True)
         return True

@@ -201,8 +201,8 @@ def _same_env(path: str | None, location: str, here: Path) -> bool:
     if not path:
         return False
     given = os.path.abspath(here / os.path.expanduser(path))
-    folder = given if os.path.isdir(given) else os.path.dirname(os.path.dirname(given))  # env/bin/python
-    return os.path.realpath(folder) == os.path.realpath(location)
+    env = os.path.realpath(location)  # (it may not exist yet: the env is created or restored on demand)
+    return os.path.realpath(given) == env or os.path.realpath(os.path.dirname(os.path.dirname(given))) == env
 
 
 def exact_sync_locks(call: str, args: Sequence[Any], *, cwd: str | os.PathLike[str],
