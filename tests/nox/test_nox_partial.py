@@ -134,3 +134,20 @@ def test_never_another_interpreters_entry_nor_for_installs_that_cannot_remove(pr
     plain = project.nox("-s", "plain", env={"DEMO_PY": "3.11", "PLAIN_PIN": "tinytool==2.0"})
     assert "venv cache partial" not in plain.output and plain.miss, plain.output  # uv pip install never removes
     assert "PLAIN 2.0" in plain.output and "venv cache stored" in plain.output
+
+
+def test_declared_lock_files_start_from_the_nearest_entry_too(project: NoxProject) -> None:
+    """The fast path (``lock_files``: the env is restored or created before any call) with a changed uv.lock: the
+    new env it created is replaced by the nearest entry before the session's ``uv sync``."""
+    declared = 'import nox_venvcache\n\nnox_venvcache.configure(lock_files=["uv.lock"])\n'
+    project.write("noxfile.py", NOXFILE.replace("import nox_venvcache\n", declared))
+    _lock(project, "tinytool==1.0", "tinydep==1.0")
+    cold = project.nox("-s", "tests")
+    assert cold.miss and "venv cache stored" in cold.output and not PARTIAL.search(cold.output), cold.output
+    [old] = project.cache.keys()
+    _lock(project, "tinytool==2.0", "tinydep==1.0")
+    bumped = project.nox("-s", "tests")
+    found = PARTIAL.search(bumped.output)
+    assert found and old.startswith(found["source"]) and found["differ"] == "1", bumped.output
+    assert _changes(bumped) == {"- tinytool==1.0", "+ tinytool==2.0"} and "TINYTOOL 2.0" in bumped.output
+    assert "venv cache stored" in bumped.output and len(project.cache.keys()) == 2
