@@ -179,3 +179,22 @@ def test_rmtree_moves_trees_aside_during_a_run_and_deletes_without_a_trash(bench
     (tree / "lib").mkdir(parents=True)
     bench.rmtree(tree)
     assert not tree.exists() and len(list(trash.rglob("mod.py"))) == 1
+
+
+def test_bench_partial_locks_and_table(tmp_path: Path) -> None:
+    """``bench_partial.py``: the quick lock pins every wheel once (the bumped one at the asked version), and the
+    table prints each front end's four scenarios and the ratios per machine."""
+    spec = importlib.util.spec_from_file_location("venvcache_bench_partial", BENCH.parent / "bench_partial.py")
+    assert spec and spec.loader
+    partial = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(partial)
+    lock = partial.quick_lock(tmp_path, sys.executable)
+    old, new = lock.pins(lock.old), lock.pins(lock.new)
+    assert len(old) == len(new) == 40 and set(old) ^ set(new) == {"benchpkg00==1.0", "benchpkg00==2.0"}
+    assert lock.direct("2.0")[0] == "benchpkg00==2.0" and lock.code.endswith(f"print('{partial.IMPORTED}')")
+    names = [f"{f} {k} {m}" for m in partial.MACHINES for f in partial.FRONTS for k in partial.KINDS]
+    medians = {name: float(i + 1) for i, name in enumerate(names)}
+    text = partial.table(medians, {name: [value] for name, value in medians.items()})
+    assert text.count("| ratio partial / cold |") == 2
+    assert "| partial: nearest entry, sync, store | 2.00 (2.0) | 6.00 (6.0) |" in text
+    assert "| ratio partial / uv alone | 0.50 | 0.75 |" in text  # tox 2/4, CLI 6/8 on the CI runner

@@ -11,7 +11,13 @@ How one session's env goes (``Phase``):
   or ``uv pip install``): while a cached sequence continues the calls made so far, nothing runs (``PENDING``, or
   ``VERIFY`` while the restored entry itself continues them). When none does, the env is made to hold exactly the
   calls before this one (the entry for exactly those calls, else the nearest entry plus the rest run on top, else a
-  new env and all of them run) and this call runs on top (``BUILD``).
+  new env and all of them run) and this call runs on top (``BUILD``). When this call is an exact sync into the env
+  (uv backend: ``uv sync``, as nox-uv's sessions run it, or ``uv pip sync FILE``; :func:`steps.exact_sync_locks`),
+  the start is instead the entry nearest to its lock (the core's ``restore_nearest``: same interpreter, backend,
+  session and salt, most locked distributions shared), the calls before it replayed: uv then installs, upgrades and
+  removes only the difference, and the log says ``venv cache partial SOURCE (D of T packages differ), synced in T``
+  before the store. Calls that cannot remove (``session.install``, ``uv pip install``) only ever start from an entry
+  whose calls are a prefix of theirs (a subset of what they install).
 - the install phase ends at the first other ``session.run`` (or the session's end): the entry for exactly the calls
   made is restored (``SERVED``; calls that installed the project from a local path run again, their cached copy
   would be stale), or the env is settled as above (``BUILT``). A command before any install creates the env for
@@ -48,18 +54,22 @@ from venvcache_core import (
     copy_tree,
     describe_miss,
     describe_not_stored,
+    describe_partial,
     describe_restore,
     describe_store,
+    distribution_changes,
     explain_miss,
     hash_files,
+    installed_distributions,
     interpreter_identity,
+    locked_distributions,
     nearest_phrase,
     stage_path,
 )
 
 from . import _nox_internals as internals
 from . import dists, keying, sequences, settings
-from .steps import StepDescriber
+from .steps import StepDescriber, exact_sync_locks
 
 _INSTALLER_COMMAND = re.compile(r"\bpip\d*(\.\d+)?\b.*\b(install|uninstall|sync)\b|\buv\b.*\b(sync|add|remove)\b"
                                 r"|\b(poetry|pdm)\b.*\b(install|sync|add|remove)\b")
@@ -85,10 +95,25 @@ class Step:
     run: Callable[[], Any] | None = None
     cwd: str = ""
     env: dict[str, str | None] = field(default_factory=dict)
+    #: the lock files this call makes the env exactly (``uv sync``, ``uv pip sync``): it may finish a partial restore
+    locks: list[Path] = field(default_factory=list)
 
     @property
     def digest(self) -> str:
         return sequences.digest(self.doc)
+
+
+#: the key-document inputs a partial restore may differ in (what is installed); everything else must be equal
+PARTIAL_REQUIREMENTS = ("steps", "lock_files")
+
+
+@dataclass
+class _Partial:
+    """The nearest entry restored for an exact sync to finish: the result, what it held, when the sync began."""
+
+    result: RestoreResult
+    before: dict[str, str]
+    started: float = field(default_factory=time.perf_counter)
 
 
 def _ordinal_call(index: int) -> str:
@@ -150,6 +175,8 @@ class CachedVirtualEnv(internals.VirtualEnv):
         self._why = ""
         self._build_seconds = 0.0  # creating the env and running installers for real (what a hit saves)
         self._snapshot_path: Path | None = None
+        self._partial: _Partial | None = None  # the nearest entry restored for an exact sync (uv sync) to finish
+        self._fresh = False  # the env at the location was just created: no call has run in it
 
     # -- nox's entry point ---------------------------------------------------------------------------------------
     def create(self) -> bool:
@@ -199,7 +226,7 @@ class CachedVirtualEnv(internals.VirtualEnv):
         self._why = "no entry"
         with self._user_files_kept(None):
             self._real_create()
-        self._phase, self._exact = Phase.BUILD, True
+        self._phase, self._exact, self._fresh = Phase.BUILD, True, True
 
     # -- called by the Session hooks -----------------------------------------------------------------------------
     def on_step(self, call: str, args: Sequence[Any], kwargs: Mapping[str, Any], run: Callable[[], Any]) -> Any:
@@ -219,6 +246,7 @@ class CachedVirtualEnv(internals.VirtualEnv):
             self._give_up(exc)
             return run()
         if action == "run":
+            self._fresh = False
             result = self._run_step(step)
             self._seen.append(step)
             self._exact = True
@@ -232,6 +260,8 @@ class CachedVirtualEnv(internals.VirtualEnv):
     def _next(self, step: Step) -> str:
         """What to do with the next install call: ``served`` by the restored env, ``deferred``, or ``run``."""
         if self._phase is Phase.BUILD:
+            if self._fresh and not self._seen and step.locks:  # the fast path's new env, and an exact sync comes
+                self._start_partial(step, self._sequence_key([step]), recreate=True)
             return "run"
         prefix = [*(s.digest for s in self._seen), step.digest]
         current = self._current if self._phase is Phase.VERIFY else None
@@ -245,6 +275,9 @@ class CachedVirtualEnv(internals.VirtualEnv):
         # no cached sequence goes on like this: the env must hold exactly the calls so far, this one runs on top
         key = self._sequence_key([*self._seen, step])
         self._require_hit(key, f"{_ordinal_call(len(self._seen))} is new")
+        if step.locks and self._start_partial(step, key, recreate=False):
+            self._phase = Phase.BUILD
+            return "run"
         served, how = self._settle(self._seen, allow_exact=True)
         if served:
             assert self._current is not None
@@ -309,8 +342,10 @@ class CachedVirtualEnv(internals.VirtualEnv):
         outer: Mapping[str, str | None] = os.environ if kwargs.get("include_outer_env", True) else {}
         env = {**outer, **self.env, **(kwargs.get("env") or {})}
         cwd = os.getcwd()
+        locks = exact_sync_locks(call, args, cwd=cwd, env=env, location=self.location) \
+            if self.venv_backend == "uv" else []
         return Step(self._describer.describe(call, args, cwd=cwd, env=env), run=run, cwd=cwd, env=dict(self.env),
-                    unpinned=self._describer.unpinned(call, args, cwd=cwd, env=env))
+                    unpinned=self._describer.unpinned(call, args, cwd=cwd, env=env), locks=locks)
 
     def _run_step(self, step: Step, *, replay: bool = False) -> Any:
         """Run an install call for real and note which local, non-editable projects it (re)installed."""
@@ -325,6 +360,48 @@ class CachedVirtualEnv(internals.VirtualEnv):
         finally:
             self._build_seconds += time.perf_counter() - started
             step.volatile = dists.changed(before, dists.local_installs(Path(self.location)))
+
+    def _start_partial(self, step: Step, key: Key, *, recreate: bool) -> bool:
+        """Before an exact sync (``step``) that has no entry: restore the nearest entry instead of a new env (same
+        interpreter, backend, session and salt; most locked distributions shared: the core's ``restore_nearest``)
+        and replay the calls before it; the sync then installs, upgrades and removes only the difference, and the
+        env is stored at the session's end if, and only if, the session succeeded. False: no entry is near (or it
+        cannot be used), and the env is what it was (``recreate``: a fresh one again)."""
+        assert self._cache is not None
+        if self._settings.refresh:
+            return False
+        wanted: dict[str, str] = {}
+        for lock in step.locks:
+            try:
+                wanted.update(locked_distributions(lock))
+            except VenvCacheError as exc:
+                logger.debug(f"venvcache: no partial restore: {exc}")
+                return False
+        keep = ("tmp",) if os.path.isfile(os.path.join(self.location, "pyvenv.cfg")) else None
+        with self._user_files_kept(keep):
+            result = self._cache.restore_nearest(key, self.location, wanted, requirements=PARTIAL_REQUIREMENTS,
+                                                 project_root=self._root)
+            if not result.partial:
+                return False
+            try:
+                entry = self._cache.get(result.source)
+                _, cached = sequences.read_marker(result.source, entry.metadata if entry is not None else {})
+                for volatile in cached.volatile:  # local projects it installed: the calls reinstall them
+                    for dist_info in volatile:
+                        dists.remove(Path(self.location), dist_info)
+            except (ValueError, OSError, VenvCacheError) as exc:
+                logger.warning(f"venvcache: entry {result.source[:8]} cannot be used ({exc}); building the env")
+                self._remove_location()
+                if recreate:
+                    self._real_create()
+                return False
+        self._current, self._exact, self._fresh = None, False, False
+        self._partial = _Partial(result, installed_distributions(self.location))
+        self._why = (f"{_ordinal_call(len(self._seen))} is new, an exact sync; started from the nearest entry "
+                     f"{result.source[:8]}")
+        for earlier in self._seen:  # the calls before the sync, deferred or served so far: none is in this env
+            self._run_step(earlier, replay=True)
+        return True
 
     def _continues(self, prefix: Sequence[str]) -> bool:
         """Whether a cached sequence may go on with these calls (the remote's entries cannot be listed: maybe)."""
@@ -462,6 +539,12 @@ class CachedVirtualEnv(internals.VirtualEnv):
         record = sequences.marker(session=self._session, family=self._family,
                                   steps=[(s.digest, s.doc, s.volatile) for s in self._seen])
         with self._snapshot_in_place():
+            if self._partial is not None:  # what the sync changed: the env as stored against the entry restored
+                partial, after = self._partial.result, installed_distributions(location)
+                partial.differ = distribution_changes(self._partial.before, after)
+                partial.total = len(set(self._partial.before) | set(after))
+                logger.info(describe_partial(partial, label=self._session,
+                                             synced=time.perf_counter() - self._partial.started))
             result = self._cache.store(key, location, project_root=self._root, replace=self._settings.refresh,
                                        exclude=("tmp",), metadata={sequences.MARKER: record},
                                        build_seconds=self._build_seconds)

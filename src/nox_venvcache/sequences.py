@@ -5,8 +5,8 @@ session.install(...)``, per-Python extras, posargs). Every full sequence keeps i
 sequence, see :func:`keying.sequence_key`), and the sequence is recorded in that entry's metadata. The backend asks
 this tree, after each call, whether some cached sequence still continues the calls made so far (then nothing runs
 yet), which entry holds exactly those calls (restore it: a plain hit), and which entry holds the longest prefix of
-them (restore it and run the rest on top: :meth:`SequenceTree.nearest` is the one place that picks such a "nearest"
-entry, where a partial restore can be plugged in).
+them (restore it and run the rest on top: :meth:`SequenceTree.nearest`). A call that makes the env exactly a lock
+(``uv sync``) may start from any entry of the session instead: the backend asks the core's ``restore_nearest``.
 
 A family is what all sequences of one session share (interpreter, backend, ``venv_params``, session name, salt, lock
 files): only entries of the same family are in one tree.
@@ -100,8 +100,8 @@ class SequenceTree:
 
     def nearest(self, steps: Sequence[str]) -> Cached | None:
         """The entry to restore and install the rest of ``steps`` on top of: the longest cached sequence that is a
-        proper prefix of ``steps`` (None: none is, start from an empty env). The one place a "nearest entry" is
-        chosen: a partial restore (an entry that differs, then fixed up by the installer) plugs in here."""
+        proper prefix of ``steps`` (None: none is, start from an empty env). Safe for any call: the entry holds a
+        subset of what the calls install (an exact sync's partial restore is the core's ``restore_nearest``)."""
         best: Cached | None = None
         for entry in self.entries:
             if entry.steps and len(entry.steps) < len(steps) and tuple(steps[:len(entry.steps)]) == entry.steps \

@@ -177,3 +177,69 @@ def _wheel_requirements(path: Path) -> str:
     wanted = ("Requires-Dist:", "Requires-Python:")
     lines = sorted(line.strip() for line in text.splitlines() if line.startswith(wanted))
     return "requires:" + hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+#: ``uv sync`` flags after which the env is not made exactly the lock (or nothing is written at all)
+_INEXACT_SYNC = frozenset({"--inexact", "--dry-run", "--check", "--script"})
+#: ``uv pip sync`` flags that send the install elsewhere than the session's env (or nowhere)
+_ELSEWHERE = frozenset({"--system", "--target", "--prefix", "--dry-run", "--user"})
+#: uv options that take a value as the next argument (the ones a positional file could be confused with)
+_VALUE_OPTIONS = frozenset({
+    "-p", "--python", "-c", "--constraint", "--constraints", "-b", "--build-constraint", "--build-constraints",
+    "-i", "--index-url", "--extra-index-url", "-f", "--find-links", "--index", "--default-index", "--target",
+    "--prefix", "--python-version", "--python-platform", "--config-file", "--cache-dir", "--directory",
+    "--project", "--keyring-provider", "--link-mode", "--resolution", "--prerelease", "--index-strategy",
+    "--exclude-newer", "--reinstall-package", "--no-binary", "--only-binary", "-C", "--config-setting",
+    "--no-build-package", "--no-binary-package", "--package", "--extra", "--group", "--only-group", "--no-group",
+    "--no-extra", "--no-install-package", "--refresh-package", "--upgrade-package", "-P", "--color",
+    "--allow-insecure-host", "--override", "--torch-backend", "--fork-strategy", "--python-preference",
+})
+
+
+def _same_env(path: str | None, location: str, here: Path) -> bool:
+    """Whether ``path`` (an env folder or its interpreter) is the session's env at ``location``."""
+    if not path:
+        return False
+    given = os.path.abspath(here / os.path.expanduser(path))
+    env = os.path.realpath(location)  # (it may not exist yet: the env is created or restored on demand)
+    return os.path.realpath(given) == env or os.path.realpath(os.path.dirname(os.path.dirname(given))) == env
+
+
+def exact_sync_locks(call: str, args: Sequence[Any], *, cwd: str | os.PathLike[str],
+                     env: Mapping[str, str | None], location: str) -> list[Path]:
+    """The lock files that an install call makes the session's env exactly (installs, upgrades *and removes*):
+    ``uv sync`` (its project's ``uv.lock``) or ``uv pip sync FILE...`` run through ``session.run``/``run_install``
+    into this env (nox's ``UV_PROJECT_ENVIRONMENT``/``VIRTUAL_ENV``, or ``--python``/``--active`` naming it).
+    Empty for anything else: ``session.install`` and ``uv pip install`` never remove, so they cannot finish a
+    partial restore."""
+    texts = _texts(args)
+    if call == "install" or not texts or not os.path.basename(texts[0]).startswith("uv"):
+        return []
+    here = Path(os.path.abspath(cwd))
+    words: list[str] = []  # the sub-command words and positional arguments, option values left out
+    options: dict[str, str] = {}
+    rest = iter(texts[1:])
+    for word in rest:
+        if word.startswith("-"):
+            name, eq, value = word.partition("=")
+            options[name] = value if eq else (next(rest, "") if name in _VALUE_OPTIONS else "")
+        else:
+            words.append(word)
+    if words[:1] == ["sync"] and len(words) == 1:
+        if _INEXACT_SYNC & set(options):
+            return []
+        project = here / options.get("--project", options.get("--directory", "."))
+        target = env.get("VIRTUAL_ENV") if "--active" in options else env.get("UV_PROJECT_ENVIRONMENT")
+        if not _same_env(target, location, project):
+            return []
+        lock = project / "uv.lock"
+        return [lock] if lock.is_file() else []
+    if words[:2] == ["pip", "sync"] and len(words) > 2:
+        if _ELSEWHERE & set(options) or (env.get("UV_SYSTEM_PYTHON") or "0").lower() not in ("", "0", "false"):
+            return []
+        target = options.get("--python") or options.get("-p") or env.get("UV_PYTHON") or env.get("VIRTUAL_ENV")
+        if not _same_env(target, location, here):
+            return []
+        files = [here / name for name in words[2:]]
+        return files if all(f.is_file() for f in files) else []
+    return []

@@ -51,6 +51,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("venvcache")
 
 MARKER = "COMPLETE"
+#: what a partial restore leaves in the env until its store: the source entry and its cold build time
+#: (:func:`cold_build_seconds`); never part of an entry, removed by the store that consumes it
+PARTIAL_RECORD = ".venvcache-partial.json"
+
+
+def cold_build_seconds(measured: float | None, source_seconds: float | None, source_files: int,
+                       files: int) -> float | None:
+    """What a cold build of an env that came from a partial restore would cost: the source entry's recorded build
+    time scaled by the files each env holds (a cold install writes every file), never less than ``measured``
+    (restore + sync: what this build really took); ``measured`` when the source's build time is unknown."""
+    if source_seconds is None or source_files <= 0:
+        return measured
+    estimate = source_seconds * files / source_files
+    return round(max(estimate, measured or 0.0), 3)
 
 
 class MissReason(str, enum.Enum):
@@ -157,6 +171,36 @@ def _seconds(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         return None
     return float(value)
+
+
+def _write_partial_record(env: Path, key: str, source: Entry, seconds: float) -> None:
+    """Leave the partial restore's source in the env for the store of ``key`` that follows (best effort)."""
+    try:
+        write_json(env / PARTIAL_RECORD, {"key": key, "source": source.key,
+                                          "source_build_seconds": source.build_seconds,
+                                          "source_files": source.files, "restored_at": time.time(),
+                                          "restore_seconds": round(seconds, 3)}, durable=False)
+    except OSError as exc:
+        log.debug("venvcache: partial record not written in %s: %s", env, exc)
+
+
+def _partial_record(env: Path, digest: str) -> dict[str, Any] | None:
+    """The record a partial restore for ``digest`` left in ``env`` (None: none, unreadable, or for another key)."""
+    try:
+        data = read_json(env / PARTIAL_RECORD)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("key") == digest else None
+
+
+def _partial_seconds(record: Mapping[str, Any], given: float | None) -> float | None:
+    """What restore + sync took, from the record's clock; ``given`` (the front end's figure) when that is less (a
+    figure from the env's creation, such as the CLI's, would count the source entry's age)."""
+    restored, restore = _seconds(record.get("restored_at")), _seconds(record.get("restore_seconds"))
+    if restored is None:
+        return given
+    spent = max(time.time() - restored, 0.0) + (restore or 0.0)
+    return round(spent if given is None else min(given, spent), 3)
 
 
 def _exclusions(exclude: Iterable[str]) -> frozenset[str]:
@@ -342,7 +386,8 @@ class Cache:
         digest = check_key(str(key))
         document = dict(key.document) if isinstance(key, Key) else {}
         source = Path(os.path.abspath(src))
-        skip = _exclusions(exclude)
+        skip = _exclusions([*exclude, PARTIAL_RECORD])
+        partial = _partial_record(source, digest)
         if not (source / "pyvenv.cfg").is_file():
             raise VenvCacheError("is not a virtual environment (no pyvenv.cfg)", path=source,
                                  fix="create it first, e.g. python3 -m venv " + str(source))
@@ -369,6 +414,11 @@ class Cache:
                 if used == "hardlink":  # what tools rewrite in place stays the source's own; the entry gets copies
                     make_private(env, [*top_level_files(env), *manifest.relocate])
                 self._compile_bytecode(env, manifest, python)
+                measured = _seconds(build_seconds)
+                if partial is not None:  # what a later hit saves is a cold build, not this restore + sync
+                    measured = _partial_seconds(partial, measured)
+                    build_seconds = cold_build_seconds(measured, _seconds(partial.get("source_build_seconds")),
+                                                       int(partial.get("source_files") or 0), len(manifest.files))
                 meta = {
                     "key": digest, "created": time.time(), "origin": str(source), "origin_project": project,
                     "document": document, "python": python["version"], "interpreter": python, "link_mode": used,
@@ -376,6 +426,8 @@ class Cache:
                     "host": socket.gethostname(), "metadata": dict(metadata or {}), "protected": True,
                     "distributions": installed_distributions(source),  # for restore_nearest
                     "build_seconds": _seconds(build_seconds),
+                    **({"partial": {"source": partial.get("source"), "measured_seconds": measured}}
+                       if partial is not None else {}),
                 }
                 # mtimes of the copy: restore compares them (free: it lstats every file anyway), so an in-place edit
                 # of a same-sized file (hardlink mode) is caught without hashing; verify still hashes
@@ -396,6 +448,9 @@ class Cache:
             raise VenvCacheError(f"store failed: metadata is not JSON ({exc})", path=self.path,
                                  fix="pass str, int, float, bool, None, lists and dicts only") from None
         self.counters.add(stores=1)
+        if partial is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(source / PARTIAL_RECORD)
         evicted = self.prune(keep=digest)
         if self.remote is not None:  # L2: upload when remote_mode allows; a fault is a warning, never an error
             self.remote.after_store(self, digest)
@@ -433,6 +488,12 @@ class Cache:
         The copy is staged next to ``dest``, relocated, health-checked, then swapped in by rename; only then is the
         old env deleted. A failing entry is quarantined (removed) and reported as a miss.
         """
+        return self._restore(key, dest, project_root, partial=False)
+
+    def _restore(self, key: Key | str, dest: str | os.PathLike[str], project_root: str | os.PathLike[str] | None,
+                 *, partial: bool) -> RestoreResult:
+        """``restore``; with ``partial`` (the nearest entry, for a sync to finish) no hit nor time saved is counted:
+        the exact key's miss was, and the store of the synced env records what a cold build costs."""
         started = time.perf_counter()
         digest = check_key(str(key))
         target = Path(os.path.abspath(dest))
@@ -464,18 +525,20 @@ class Cache:
                 return result
             result.seconds = time.perf_counter() - started
             build = _seconds(meta.get("build_seconds"))
-            result.saved_seconds = max(0.0, build - result.seconds) if build is not None else 0.0
+            result.saved_seconds = max(0.0, build - result.seconds) if build is not None and not partial else 0.0
             usage = self._usage(digest)
             hits = usage.get("hits", 0)
+            hits = hits if type(hits) is int else 0
             try:  # best effort: a full cache disk must not turn a done restore into an error
                 write_json(self.entry_path(digest) / "usage.json",
-                           {"last_used": time.time(), "hits": (hits if type(hits) is int else 0) + 1,
+                           {"last_used": time.time(), "hits": hits + (0 if partial else 1),
                             "hostname": socket.gethostname(),
                             "saved_seconds": round((_seconds(usage.get("saved_seconds")) or 0.0)
                                                    + result.saved_seconds, 3)}, durable=False)
             except OSError as exc:
                 log.debug("venvcache: usage of %s not updated: %s", digest[:8], exc)
-        self.counters.add(hits=1, saved_seconds=round(result.saved_seconds, 3))
+        if not partial:
+            self.counters.add(hits=1, saved_seconds=round(result.saved_seconds, 3))
         result.seconds = time.perf_counter() - started
         return result
 
@@ -485,16 +548,19 @@ class Cache:
         """After ``key`` missed: restore the entry nearest to ``wanted`` (:func:`.nearest.nearest_entry`) at ``dest``.
 
         The result is never a hit: on success it is ``partial`` (``source``, ``differ``, ``total``) and the caller
-        must run an exact sync before it stores ``dest`` under ``key``; else a miss, ``dest`` untouched.
+        must run an exact sync before it stores ``dest`` under ``key``; else a miss, ``dest`` untouched. ``dest``
+        then holds :data:`PARTIAL_RECORD`, so that store (in this process or a later one) records the cold build
+        time of the source entry (:func:`cold_build_seconds`), not the restore and sync it took.
         """
         started = time.perf_counter()
         target = Path(os.path.abspath(dest))
         found = nearest_entry(self, key, wanted, requirements=requirements, accept=accept)
         if found is None:
             return _miss(key.digest, target, MissReason.NO_ENTRY, "no entry, none near")
-        result = self.restore(found.entry.key, target, project_root=project_root)
+        result = self._restore(found.entry.key, target, project_root, partial=True)
         if not result.hit:
             return _miss(key.digest, target, result.reason or MissReason.NO_ENTRY, result.detail)
+        _write_partial_record(target, key.digest, found.entry, time.perf_counter() - started)
         return RestoreResult(False, key.digest, target, time.perf_counter() - started, result.bytes, result.files,
                              result.link_mode, MissReason.PARTIAL, f"{found.differ} of {found.total} packages differ",
                              source=found.entry.key, differ=found.differ, total=found.total)

@@ -12,6 +12,7 @@ import pytest
 from coresupport import run
 
 from helpers import have_python
+from wheels import wheels_of_installed
 
 CLI = [sys.executable, "-m", "venvcache_core"]
 BASE = getattr(sys, "_base_executable", sys.executable)
@@ -107,21 +108,57 @@ def _readme_recipe(title: str) -> str:
     return block.group(1)
 
 
-def test_the_readme_uv_recipe_runs_as_written(project: Path, offline_env: dict[str, str]) -> None:
+def _recipe_bump(project: Path, env: dict[str, str], title: str) -> tuple[Path, str]:
+    """Run a README recipe as written: cold (miss, stored), then with one pin bumped (partial, stored); the
+    recipe and the bumped run's output (the installer's own log in it)."""
     script = project.parent / "recipe.sh"
-    script.write_text("set -u\n" + _readme_recipe("uv: uv pip sync") + "\n.venv/bin/tinytool\n")
-    env = {**offline_env, "UV_PYTHON": BASE}  # uv venv's interpreter: the one the config names
+    script.write_text("set -u\n" + _readme_recipe(title) + "\n.venv/bin/tinytool\n")
     cold = run(["bash", script], env, cwd=project)
     assert ".venv: venv cache miss " in cold.stdout and ".venv: venv cache stored " in cold.stdout, cold.stdout
     assert "tinytool 1.0" in cold.stdout
     (project / "requirements.txt").write_text("tinytool==2.0\ntinylib==1.0\n")
     shutil.rmtree(project / ".venv")
     bumped = run(["bash", script], env, cwd=project)
-    assert re.search(r"^\.venv: venv cache partial [0-9a-f]{8} \(1 of 2 packages differ\)$", bumped.stdout,
+    assert re.search(r"^\.venv: venv cache partial [0-9a-f]{8} \(\d+ of \d+ packages differ\)$", bumped.stdout,
                      re.MULTILINE), bumped.stdout
-    assert "- tinytool==1.0" in bumped.stderr and "+ tinytool==2.0" in bumped.stderr, bumped.stderr
     assert ".venv: venv cache stored " in bumped.stdout and "tinytool 2.0" in bumped.stdout
+    return script, bumped.stdout + bumped.stderr
+
+
+def _recipe_hits(project: Path, env: dict[str, str], script: Path) -> None:
+    """The next run of the recipe is an exact hit: nothing installed, nothing stored."""
     shutil.rmtree(project / ".venv")
     hit = run(["bash", script], env, cwd=project)
     assert hit.stdout.startswith(".venv: venv cache hit ") and "stored" not in hit.stdout, hit.stdout
-    assert "pip-sync requirements.txt && virtualenv-cache store" in _readme_recipe("pip-tools: pip-sync")
+
+
+def test_the_readme_uv_recipe_runs_as_written(project: Path, offline_env: dict[str, str]) -> None:
+    env = {**offline_env, "UV_PYTHON": BASE}  # uv venv's interpreter: the one the config names
+    script, log = _recipe_bump(project, env, "uv: uv pip sync")
+    assert "(1 of 2 packages differ)" in log
+    assert "- tinytool==1.0" in log and "+ tinytool==2.0" in log and "tinylib" not in log, log
+    _recipe_hits(project, env, script)
+
+
+@pytest.mark.slow  # pip: a few seconds per run
+def test_the_readme_pip_tools_recipe_runs_as_written(project: Path, offline_env: dict[str, str],
+                                                      tmp_path: Path) -> None:
+    tools = tmp_path / "tool-wheels"  # pip-tools and what it needs, from this test env (offline)
+    assert any(w.name.startswith("pip_tools-") for w in wheels_of_installed(tools, "pip-tools"))
+    env = {**offline_env, "PIP_FIND_LINKS": f"{offline_env['PIP_FIND_LINKS']} {tools}"}
+    script, log = _recipe_bump(project, env, "pip-tools: pip-sync")  # the line counts pip-tools' own packages
+    # as differing (the lock does not list them; pip-sync keeps them): it is said before the sync, from the lock
+    installed = re.findall(r"^\s*Successfully (?:un)?installed (.+)$", log, re.MULTILINE)
+    assert sorted(installed) == ["tinytool-1.0", "tinytool-2.0"], log  # pip's own log: one package changed
+
+    other = tmp_path / "cold"  # a cold build of the new lock, by the same recipe with a cache of its own
+    shutil.copytree(project, other, ignore=shutil.ignore_patterns(".venv"))
+    config = other / ".virtualenv_cache.toml"
+    config.write_text(config.read_text().replace(str(tmp_path / "cache"), str(tmp_path / "cold-cache")))
+    assert ".venv: venv cache stored " in run(["bash", script], env, cwd=other).stdout
+
+    def freeze(root: Path) -> list[str]:
+        return sorted(run([root / ".venv" / "bin" / "python", "-m", "pip", "freeze", "--all"], env).stdout.split())
+
+    assert freeze(project) == freeze(other) and "tinytool==2.0" in freeze(project)
+    _recipe_hits(project, env, script)

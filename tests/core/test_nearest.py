@@ -26,6 +26,7 @@ from venvcache_core import (
     nearest_entry,
     venv_python,
 )
+from venvcache_core.cache import PARTIAL_RECORD, cold_build_seconds
 
 REQS = ("lock",)
 
@@ -146,6 +147,47 @@ def test_restore_nearest_is_partial_never_a_hit(cache: Cache, env_maker: Callabl
     assert not missing.hit and not missing.partial and not os.path.exists(tmp_path / "none")
     assert missing.to_json()["result"] == "miss"
 
+
+
+def test_a_partial_entry_records_what_a_cold_build_costs(cache: Cache, env_maker: Callable[..., Path],
+                                                         tmp_path: Path) -> None:
+    """After restore + sync the new entry's build time is the source's cold build scaled by files, not the few
+    seconds the sync took (a later hit saves a cold build); the partial restore itself is no hit."""
+    env = env_maker("env", {"alpha": "1", "beta": "1"})
+    old = _key(env, "old")
+    cache.store(old, env, build_seconds=20.0)
+    new = _key(env, "new")
+    dest = tmp_path / "dest"
+    assert not cache.restore(new, dest).hit
+    before = cache.stats()
+    result = cache.restore_nearest(new, dest, {"alpha": "1", "beta": "2"}, requirements=REQS)
+    assert result.partial and result.saved_seconds == 0.0
+    after = cache.stats()
+    assert (after["hits"], after["saved_seconds"]) == (before["hits"], before["saved_seconds"])
+    source = cache.get(old.digest)
+    assert source is not None and source.hits == 0
+    assert json.loads((dest / PARTIAL_RECORD).read_text())["source"] == old.digest
+
+    _with_dists(dest, {"extra": "1"})  # "the sync": one distribution more (one file more)
+    stored = cache.store(new, dest, build_seconds=0.5)
+    meta = json.loads((cache.entry_path(new.digest) / "meta.json").read_text())
+    assert meta["build_seconds"] == pytest.approx(20.0 * stored.files / source.files, abs=1e-3)
+    assert meta["build_seconds"] > 20.0 and meta["partial"]["source"] == old.digest
+    assert 0 <= meta["partial"]["measured_seconds"] <= 0.5  # restore + sync by the record's clock, at most the given
+    assert not (dest / PARTIAL_RECORD).exists()  # consumed by the store
+    assert not (cache.entry_path(new.digest) / "env" / PARTIAL_RECORD).exists()  # never part of an entry
+    assert cold_build_seconds(9.0, 20.0, 100, 10) == 9.0  # never below what the build really took
+    assert cold_build_seconds(9.0, None, 100, 10) == 9.0  # the source's build time unknown: the measured one
+
+    other = _key(env, "other")  # a record left for another key is ignored by this store (and not stored)
+    again = tmp_path / "again"
+    cache.restore_nearest(other, again, {"alpha": "1"}, requirements=REQS)
+    (again / PARTIAL_RECORD).write_text(json.dumps({"key": "0" * 64, "source": old.digest,
+                                                    "source_build_seconds": 99.0, "source_files": 1}))
+    cache.store(other, again, build_seconds=0.25)
+    meta = json.loads((cache.entry_path(other.digest) / "meta.json").read_text())
+    assert meta["build_seconds"] == 0.25 and "partial" not in meta
+    assert not (cache.entry_path(other.digest) / "env" / PARTIAL_RECORD).exists()
 
 def test_locked_distributions_of_a_uv_lock_and_a_requirements_lock(tmp_path: Path) -> None:
     (tmp_path / "uv.lock").write_text(

@@ -10,7 +10,7 @@ import pytest
 from nox_venvcache import dists, settings
 from nox_venvcache.backend import is_installer_command
 from nox_venvcache.sequences import MARKER, Cached, SequenceTree, marker, read_marker
-from nox_venvcache.steps import StepDescriber, installer_arguments
+from nox_venvcache.steps import StepDescriber, exact_sync_locks, installer_arguments
 from venvcache_core import VenvCacheError
 from wheels import make_wheel
 
@@ -205,3 +205,33 @@ def test_credentials_are_redacted_in_step_documents(tmp_path: Path) -> None:
     assert doc["env"] == {"PIP_INDEX_URL": "https://__token__:***@pypi.example/simple",
                           "UV_EXTRA_INDEX_URL": "https://extra.example/simple?token=***"}
     assert doc["args"][:2] == ["--index-url", "https://user:***@host/simple"]
+
+
+def test_which_calls_make_the_env_exactly_a_lock(tmp_path: Path) -> None:
+    """Only ``uv sync`` / ``uv pip sync`` into the session's env can finish a partial restore (they remove)."""
+    env_dir = tmp_path / "envs" / "tests"
+    (env_dir / "bin").mkdir(parents=True)
+    (tmp_path / "uv.lock").write_text("version = 1\n")
+    (tmp_path / "requirements.txt").write_text("tinytool==1.0\n")
+    nox_env = {"VIRTUAL_ENV": str(env_dir), "UV_PROJECT_ENVIRONMENT": str(env_dir), "UV_PYTHON": str(env_dir)}
+
+    def locks(call: str, *args: str, env: dict[str, str] | None = None) -> list[Path]:
+        return exact_sync_locks(call, args, cwd=tmp_path, env=nox_env if env is None else env,
+                                location=str(env_dir))
+
+    lock, req = [tmp_path / "uv.lock"], [tmp_path / "requirements.txt"]
+    assert locks("run_install", "uv", "sync", "--no-default-groups", "--locked", "--group", "test") == lock  # nox-uv
+    assert locks("run", "uv", "--quiet", "sync", "--frozen") == lock
+    assert locks("run", "uv", "sync", "--active", env={"VIRTUAL_ENV": str(env_dir)}) == lock
+    assert locks("run", "uv", "sync", "--inexact") == []  # keeps what the lock no longer lists
+    assert locks("run", "uv", "sync", env={"UV_PROJECT_ENVIRONMENT": str(tmp_path / ".venv")}) == []  # another env
+    assert locks("run", "uv", "pip", "sync", "requirements.txt") == req
+    assert locks("run", "uv", "pip", "sync", "--python", str(env_dir / "bin" / "python"), "requirements.txt",
+                 env={}) == req
+    assert locks("run", "uv", "pip", "sync", "-p", str(tmp_path / "other" / "bin" / "python"),
+                 "requirements.txt") == []
+    assert locks("run", "uv", "pip", "sync", "--system", "requirements.txt") == []
+    assert locks("run", "uv", "pip", "sync", "missing.txt") == []
+    assert locks("run", "uv", "pip", "install", "-r", "requirements.txt") == []  # never removes
+    assert locks("install", "-r", "requirements.txt") == []  # session.install: uv pip install
+    assert locks("run", "pip", "install", "tinytool") == []
