@@ -48,6 +48,14 @@ PACKAGE_ENV_BUILD_FOLDERS = ("dist", ".meta")
 #: tox-uv's module constant listing the UV_* variables it records with the deps
 UV_RECORDED_VARS = ("tox_uv._installer", "_UV_RESOLUTION_ENV_VARS")
 
+#: the env types whose venv the plugin restores in place of creating it, when the key is known before the venv exists
+#: (``Python.ensure_python_env`` calls ``create_python_env`` only for an env without a ``Python`` record)
+EARLY_RUN_ENVS = ("virtualenv", "uv-venv-runner")
+EARLY_PACKAGE_ENVS = ("virtualenv-pep-517", "uv-venv-pep-517")
+#: what tox puts into an env dir before it creates the venv there: ``ToxEnv._setup_env`` writes the ``ToxEnv`` record
+#: and empties ``log``/``tmp`` (when inside), a packaging env holds its ``file.lock``
+PACKAGING_LOCK_FILE = "file.lock"
+
 #: tox-uv's lock runner: where it lives and the private methods the wrapper overrides (name -> parameters)
 LOCK_RUNNER_MODULE = "tox_uv._run_lock"
 LOCK_RUNNER_CLASS = "UvVenvLockRunner"
@@ -83,6 +91,25 @@ def deps_recorded(info: dict[str, Any]) -> bool:
     """Whether tox has already installed this env's deps (tox's own reuse; the cache has nothing to add)."""
     run = info.get(SECTION_RUN)
     return isinstance(run, dict) and DEPS_STEP in run
+
+
+def deps_only_added(info: dict[str, Any], arguments: Any) -> bool:
+    """Whether tox is about to install only the additions of the deps step into an existing env: what it recorded
+    (``Pip._install_requirement_file``: ``options``, ``requirements``) has the same options and a strict subset of
+    the requirements ``arguments`` (the step's ``PythonDeps``) unroll to. Removals and changed options make tox
+    recreate the env itself."""
+    recorded = recorded_step(info, SECTION_RUN, DEPS_STEP)
+    if not isinstance(recorded, dict) or not is_python_deps(arguments):
+        return False
+    old_requirements, old_options = recorded.get("requirements"), recorded.get("options")
+    if not isinstance(old_requirements, list) or not isinstance(old_options, list):
+        return False
+    try:
+        options, lines = unroll_deps(arguments)
+    except Exception:  # tox reports a broken deps file itself, at its install
+        return False
+    requirements = {line for line in lines if not line.startswith("-c ")}
+    return options == [str(item) for item in old_options] and {str(item) for item in old_requirements} < requirements
 
 
 def steps_recorded(info: dict[str, Any], steps: Iterable[str], *, section: str = SECTION_RUN) -> bool:
@@ -274,6 +301,173 @@ def wrap_lock_runner(base: type[Any], *, created: Callable[[Any], None],
     return CachedLockRunner
 
 
+# -- restoring in place of creating the venv --------------------------------------------------------------------------
+def wrap_env_class(base: type[Any], *, before_create: Callable[[Any], bool],
+                   after_ensure: Callable[[Any], None]) -> type[Any]:
+    """A subclass of a run or packaging env type whose ``create_python_env`` first asks ``before_create(env)`` (True:
+    the venv was restored, tox's creator is not run) and whose ``ensure_python_env`` calls ``after_ensure(env)`` once
+    tox wrote its ``Python`` record. tox offers no hook before it creates a venv. Same class name (tox records it in
+    ``.tox-info.json``) and id."""
+
+    class CachedEnv(base):  # type: ignore[misc]
+        """A tox env whose venv comes from venvcache when the cache holds it."""
+
+        def create_python_env(self) -> None:
+            if not before_create(self):
+                super().create_python_env()
+
+        def ensure_python_env(self) -> None:
+            super().ensure_python_env()
+            after_ensure(self)
+
+    CachedEnv.__name__ = base.__name__
+    CachedEnv.__qualname__ = base.__qualname__
+    CachedEnv.__module__ = __name__
+    setattr(CachedEnv, "venvcache_wrapped", True)  # noqa: B010 (an attribute of our own on tox's class)
+    return CachedEnv
+
+
+def python_record(tox_env: Any) -> Any:
+    """The ``Python`` record tox writes for this env when it creates it (``Python.python_cache``), as JSON reads it
+    back; known before the venv exists."""
+    return json.loads(json.dumps(tox_env.python_cache()))
+
+
+def _uv_venv_class() -> type[Any] | None:
+    try:
+        from tox_uv._venv import UvVenv
+    except ImportError:
+        return None
+    return UvVenv
+
+
+def is_uv_env(tox_env: Any) -> bool:
+    """Whether tox-uv creates this env (``uv venv``): its ``base_python`` is only the requested version."""
+    uv_venv = _uv_venv_class()
+    return uv_venv is not None and isinstance(tox_env, uv_venv)
+
+
+def _uv_find_command(tox_env: Any) -> list[str]:
+    """``uv python find`` with the request and preference tox-uv's ``create_python_env`` passes to ``uv venv`` (which
+    only considers system interpreters: ``--system``)."""
+    cmd = [str(tox_env.uv), "python", "find", "--system"]
+    if tox_env.conf["uv_python_preference"] != "none":
+        cmd.extend(["--python-preference", str(tox_env.conf["uv_python_preference"])])
+    cmd.append(str(tox_env.env_version_spec()))
+    return cmd
+
+
+#: uv's answers in this run, by request and environment (a run env and its ``.pkg`` usually ask the same)
+_UV_FOUND: dict[tuple[str, ...], UvFind] = {}
+#: what ``uv python find --system`` ignores, but tox-uv sets per env
+_UV_FIND_IGNORES = frozenset({"VIRTUAL_ENV"})
+
+
+class UvFind:
+    """``uv python find`` for one env's request, running in the background from :meth:`start` on."""
+
+    def __init__(self, cmd: list[str], environ: dict[str, str], cwd: str) -> None:
+        import subprocess
+
+        self._answer: str | None = None
+        self._proc: subprocess.Popen[str] | None = subprocess.Popen(
+            cmd, env=environ, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    @classmethod
+    def start(cls, tox_env: Any) -> UvFind:
+        """uv's answer for this env, asked now unless an env of this run asked the same already."""
+        cmd = _uv_find_command(tox_env)
+        environ: dict[str, str] = dict(tox_env.environment_variables)
+        memo = (*cmd, *sorted(f"{name}={value}" for name, value in environ.items() if name not in _UV_FIND_IGNORES))
+        if memo not in _UV_FOUND:
+            _UV_FOUND[memo] = cls(cmd, environ, str(tox_env.core["tox_root"]))
+        return _UV_FOUND[memo]
+
+    def result(self) -> str | None:
+        """The interpreter uv picks (waits for uv), None when uv finds none."""
+        if self._proc is not None:
+            proc, self._proc = self._proc, None
+            try:
+                out, _ = proc.communicate(timeout=120)
+            except Exception:  # a hung uv: no answer, the env is created as usual
+                proc.kill()
+                proc.communicate()
+                return None
+            lines = out.strip().splitlines()
+            self._answer = lines[-1].strip() if proc.returncode == 0 and lines else None
+        return self._answer
+
+
+def base_interpreter(tox_env: Any) -> tuple[str | None, UvFind | None]:
+    """The interpreter the env's venv will be made from, before it exists: (a path, uv's answer to wait for or None).
+
+    virtualenv: its own discovery (``base_python.extra["executable"]``), exact. tox-uv: uv decides, so ``uv python
+    find`` is asked the request ``uv venv`` gets (in the background: uv queries every candidate, a pyenv shim costs a
+    shell); the path is virtualenv's cached discovery of that request, a guess to use while uv answers, or None
+    when uv prefers its own managed interpreters (then wait for uv)."""
+    if not is_uv_env(tox_env):
+        found = tox_env.base_python.extra.get("executable")
+        return (str(found) if found else None), None
+    answer = UvFind.start(tox_env)
+    if tox_env.conf["uv_python_preference"] in {"managed", "only-managed"}:
+        return None, answer
+    from python_discovery import get_interpreter
+    from virtualenv.app_data import make_app_data
+
+    environ: dict[str, str] = dict(tox_env.environment_variables)
+    try:
+        guess = get_interpreter(str(tox_env.env_version_spec()), try_first_with=[],
+                                cache=make_app_data(None, read_only=False, env=os.environ), env=environ)
+    except Exception:  # only a guess: uv's answer decides
+        guess = None
+    executable = getattr(guess, "system_executable", None) if guess is not None else None
+    return (str(executable) if executable else None), answer
+
+
+def fresh_prompt(tox_env: Any) -> str | None:
+    """The prompt tox's creator gives the env (tox-uv: ``--prompt=<root folder>[<env>]``; virtualenv: none, its
+    default follows the env folder's name, which a restore keeps)."""
+    if not is_uv_env(tox_env):
+        return None
+    return f"{tox_env.core._root.name}[{tox_env.name}]"
+
+
+def build_requires(tox_env: Any) -> Any:
+    """What a packaging env's first step installs (``PythonPackageToxEnv.requires()``: ``[build-system] requires``)."""
+    return tox_env.requires()
+
+
+def tool_files(tox_env: Any) -> list[str]:
+    """The top-level names tox put into the env dir before the venv is created (see :data:`PACKAGING_LOCK_FILE`)."""
+    env_dir = Path(tox_env.env_dir)
+    names = {INFO_FILE, PACKAGING_LOCK_FILE}
+    for name in ("env_log_dir", "env_tmp_dir"):
+        folder = Path(tox_env.conf[name])
+        if folder.parent == env_dir:
+            names.add(folder.name)
+    return sorted(names)
+
+
+def predicted_deps(tox_env: Any) -> Any:
+    """What the env's deps step will pass to ``tox_on_install`` (``PythonRun._install_deps``: the ``deps``
+    ``PythonDeps``; tox-uv's runner with ``uv_resolution`` and dependency groups: deps and groups in one list), known
+    before the venv exists; None when the env installs otherwise (``pylock``, ``--skip-env-install``)."""
+    if getattr(tox_env.options, "skip_env_install", False) or tox_env.conf["pylock"]:
+        return None
+    if is_uv_env(tox_env) and tox_env.id() == "uv-venv-runner":
+        groups = tox_env.conf["dependency_groups"]
+        if tox_env.conf["uv_resolution"] and groups:
+            from packaging.requirements import Requirement
+            from tox.tox_env.python.dependency_groups import resolve
+
+            try:
+                root = tox_env.core["package_root"]
+            except KeyError:
+                root = tox_env.core["tox_root"]
+            return [*(Requirement(line) for line in tox_env.conf["deps"].lines()), *resolve(root, groups)]
+    return tox_env.conf["deps"]
+
+
 def read_section(state: State, name: str) -> dict[str, Any]:
     """The raw keys of the core section ``[name]`` as tox sees them (``state.conf.get_section_config``): tox.ini
     strings after tox's substitutions (``IniLoader``, read as ``str``), TOML values as typed (``Loader.load_raw``)."""
@@ -384,6 +578,7 @@ def problems() -> tuple[str, ...]:
             found.append("tox.provision._get_missing no longer reports missing requirements as before")
     except Exception as exc:  # any failure is what this check reports
         found.append(f"tox.provision._get_missing cannot be called: {exc!r}")
+    found.extend(_early_problems())
     runner = lock_runner_class()
     if runner is None:
         try:
@@ -526,4 +721,43 @@ def _package_problems() -> list[str]:
         found.append(f"tox's packaging env section is now named {PythonPackageToxEnv.__name__!r}")
     if "call_require_hooks" not in Pep517VenvPackager.__init__.__code__.co_names:
         found.append("tox's Pep517VenvPackager has no call_require_hooks any more")
+    return found
+
+
+def _early_problems() -> list[str]:
+    """Restoring in place of creating: ``Python.ensure_python_env`` creates through ``create_python_env`` after
+    comparing ``python_cache()``; the runners' creators take no arguments; tox-uv builds its ``uv venv`` request and
+    prompt as :func:`base_interpreter` and :func:`fresh_prompt` read them, and combines deps with groups under
+    ``uv_resolution`` as :func:`predicted_deps` does; a packaging env's first step installs ``requires()``."""
+    found: list[str] = []
+    from tox.tox_env.python.api import Python
+    from tox.tox_env.python.package import PythonPackageToxEnv
+    from tox.tox_env.python.runner import PythonRun
+    from tox.tox_env.python.virtual_env.api import VirtualEnv
+
+    names = Python.ensure_python_env.__code__.co_names
+    if not {"python_cache", "compare", "create_python_env"} <= set(names):
+        found.append("tox's Python.ensure_python_env no longer creates the venv through create_python_env after "
+                     "comparing python_cache()")
+    for cls in (VirtualEnv, _uv_venv_class()):
+        if cls is not None:
+            for method in ("create_python_env", "python_cache", "ensure_python_env"):
+                if _params(getattr(cls, method)) != ["self"]:
+                    found.append(f"{cls.__name__}.{method} no longer takes only self")
+    if "_install_deps" not in PythonRun._setup_env.__code__.co_names or \
+            "deps" not in PythonRun._install_deps.__code__.co_consts:
+        found.append("tox's PythonRun no longer installs the deps config as its deps step")
+    if {"requires", "_install"} - set(PythonPackageToxEnv._setup_env.__code__.co_names):
+        found.append("tox's packaging env no longer installs requires() as its first step")
+    uv_venv = _uv_venv_class()
+    if uv_venv is not None:
+        from tox_uv._run import UvVenvRunner
+
+        create = uv_venv.create_python_env.__code__
+        if not {"env_version_spec", "uv", "_root"} <= set(create.co_names) or \
+                "uv_python_preference" not in create.co_consts:
+            found.append("tox-uv's UvVenv.create_python_env no longer runs uv venv with env_version_spec(), "
+                         "uv_python_preference and a prompt named after the tox root")
+        if not {"uv_resolution", "dependency_groups", "deps"} <= set(UvVenvRunner._install_deps.__code__.co_consts):
+            found.append("tox-uv's UvVenvRunner._install_deps no longer combines deps and groups under uv_resolution")
     return found

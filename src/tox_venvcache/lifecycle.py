@@ -45,6 +45,8 @@ from venvcache_core import (
     describe_not_stored,
     describe_restore,
     describe_store,
+    interpreter_identity,
+    rmtree,
 )
 
 from . import _tox_internals as internals
@@ -123,23 +125,37 @@ def _warn_unpinned(config: Config, state: EnvState, result: KeyResult) -> None:
 
 
 # -- restore --------------------------------------------------------------------------------------------------------
-def _restore(tox_env: ToxEnv, config: Config, state: EnvState, key: Key, originals: Sequence[str]) -> bool:
-    """Put the cached env in place of the fresh one; True on a hit (then tox skips the install)."""
+def _restore(tox_env: ToxEnv, config: Config, state: EnvState, key: Key, originals: Sequence[str], *,
+             missed: RestoreResult | None = None) -> bool:
+    """Put the cached env in place of the fresh one; True on a hit (then tox skips the install). ``missed``: this
+    key's restore already missed in this setup, before tox created the venv (reported now, not asked again)."""
     env_dir = Path(tox_env.env_dir)
     current = internals.read_info(env_dir)  # this run's ToxEnv/Python sections, as tox just wrote them
     fresh_prompt = read_prompt(env_dir)  # tox-uv's ``<this checkout>[<env>]``
-    result = Cache.from_config(config).restore(key, env_dir, project_root=tox_env.core["tox_root"])
+    result = missed if missed is not None else Cache.from_config(config).restore(
+        key, env_dir, project_root=tox_env.core["tox_root"])
     if not result.hit:
         LOG.warning("%s", describe_restore(result, label=LABEL))
         _required(tox_env, result)
         return False
-    internals.write_info(env_dir, internals.adopt_info(internals.read_info(env_dir), current, originals))
-    set_prompt(env_dir, fresh_prompt)
+    _adopt(tox_env, state, current, fresh_prompt, originals)
+    LOG.warning("%s", describe_restore(result, label=LABEL))
+    return True
+
+
+def _adopt(tox_env: ToxEnv, state: EnvState, current: dict[str, Any], prompt: str | None, originals: Sequence[str],
+           *, before_create: bool = False) -> None:
+    """A restored env becomes this run's: tox's ``ToxEnv``/``Python`` records with the entry's install records, this
+    checkout's prompt, tox's ``tmp``/``log`` folders."""
+    env_dir = Path(tox_env.env_dir)
+    entry = internals.read_info(env_dir)
+    internals.write_info(env_dir, internals.adopt_info(entry, current, originals))
+    if before_create:  # tox writes its Python record over the file next: merged again after that (after_ensure)
+        state.adopted = (entry, list(originals))
+    set_prompt(env_dir, prompt)
     for folder in (tox_env.conf["env_tmp_dir"], tox_env.conf["env_log_dir"]):
         Path(folder).mkdir(parents=True, exist_ok=True)
     state.restored = True
-    LOG.warning("%s", describe_restore(result, label=LABEL))
-    return True
 
 
 def _begin(tox_env: ToxEnv, config: Config, state: EnvState, result: KeyResult, *, may_restore: bool) -> None:
@@ -148,8 +164,10 @@ def _begin(tox_env: ToxEnv, config: Config, state: EnvState, result: KeyResult, 
     state.key = key
     state.package_layer = result.package_layer
     refresh = settings_mod.refresh(tox_env)
+    early, missed, state.early, state.early_miss = state.early, state.early_miss, None, None
     if may_restore and not refresh:
-        if _restore(tox_env, config, state, key, result.originals):
+        already = missed if early is not None and early.key == key else None
+        if _restore(tox_env, config, state, key, result.originals, missed=already):
             return
         partial.restore_nearest(tox_env, config, result)  # the nearest entry, for the install to finish
     else:
@@ -161,6 +179,106 @@ def _begin(tox_env: ToxEnv, config: Config, state: EnvState, result: KeyResult, 
     state.pending = True
     state.started = time.perf_counter()
     LOG.info("venv cache key %s: %s", key.short, canonical_json(key.document))
+
+
+def before_create(tox_env: ToxEnv) -> bool:
+    """tox is about to create the env's venv: restore the entry in its place when the key's inputs are all known
+    already; True on a hit (tox's creator is skipped). Not with ``-r`` or a refresh; in the setup tox repeats after
+    its own recreate only by the rules of the first install step (a run env, not restored before in this run, whose
+    key predicts every layer exactly); else the first install step decides, as on any miss."""
+    state = RUN.state(tox_env)
+    state.early = state.early_miss = None
+    again = state.first_step_seen  # tox's second setup, after its recreate
+    packaging = internals.is_packaging_env(tox_env)
+    if again and (state.restored or packaging):
+        return False
+    config = _active(tox_env)
+    if config is None or tox_env.conf["recreate"] or settings_mod.refresh(tox_env):
+        return False
+    restored = False
+
+    def act() -> None:
+        nonlocal restored
+        python, answer = internals.base_interpreter(tox_env)
+        if python is None and answer is not None:
+            python = answer.result()
+            answer = None
+        if python is None:
+            return
+        identity = interpreter_identity(python)
+        if packaging:
+            result = package_env_key(tox_env, internals.build_requires(tox_env), config, interpreter=identity)
+        else:
+            arguments = internals.predicted_deps(tox_env)
+            if arguments is None:
+                return
+            result = deps_key(tox_env, arguments, config, interpreter=identity)
+            if not _installs_something(result) or (again and not result.exact):
+                return
+        state.early = result
+        env_dir = Path(tox_env.env_dir)
+        current = internals.read_info(env_dir)  # the ToxEnv record tox wrote for this run
+        found = Cache.from_config(config).restore(result.key, env_dir, project_root=tox_env.core["tox_root"],
+                                                  tool_files=internals.tool_files(tox_env))
+        if answer is not None and not _same_interpreter(answer.result(), identity):
+            # uv picks another interpreter than the guess the key was made with: as if nothing had been restored
+            state.early = None
+            if found.hit:
+                _undo(tox_env, current)
+            return
+        if not found.hit:
+            state.early_miss = found  # the first install step reports it and goes on as on any miss
+            return
+        _adopt(tox_env, state, current, internals.fresh_prompt(tox_env), result.originals, before_create=True)
+        LOG.warning("%s", describe_restore(found, label=LABEL))
+        _warn_unpinned(config, state, result)
+        state.key, state.package_layer = result.key, result.package_layer
+        if packaging:
+            state.section, state.steps = internals.SECTION_PACKAGE_ENV, {internals.REQUIRES_STEP}
+        else:
+            state.steps = {internals.DEPS_STEP}
+        restored = True
+
+    _guard(tox_env, "restore", act)
+    return restored
+
+
+def _same_interpreter(python: str | None, identity: dict[str, Any]) -> bool:
+    """Whether ``python`` (uv's answer) is the interpreter of ``identity`` (the guess the key was made with)."""
+    try:
+        return python is not None and interpreter_identity(python) == identity
+    except VenvCacheError:
+        return False
+
+
+def _undo(tox_env: ToxEnv, current: dict[str, Any]) -> None:
+    """Take back a restore made in place of a venv (before tox created it): the env dir as tox left it, with its
+    ``ToxEnv`` record and empty ``log``/``tmp``."""
+    env_dir = Path(tox_env.env_dir)
+    rmtree(env_dir)
+    env_dir.mkdir(parents=True)
+    internals.write_info(env_dir, current)
+    for folder in (tox_env.conf["env_tmp_dir"], tox_env.conf["env_log_dir"]):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    LOG.warning("venv cache: uv picks another interpreter than the one the entry was looked up for; creating the "
+                "env as usual")
+
+
+def after_ensure(tox_env: ToxEnv) -> None:
+    """tox wrote its ``Python`` record over the restored env's ``.tox-info.json``: put the entry's records back."""
+    state = RUN.state(tox_env)
+    if state.adopted is None:
+        return
+    (entry, originals), state.adopted = state.adopted, None
+    env_dir = Path(tox_env.env_dir)
+    internals.write_info(env_dir, internals.adopt_info(entry, internals.read_info(env_dir), originals))
+
+
+def _installs_something(result: KeyResult) -> bool:
+    """Whether the env's install steps put anything into it (a bare venv is as fast to create as to restore)."""
+    inputs = result.key.document["inputs"]
+    return bool(inputs["deps"]["requirements"] or inputs["deps"]["options"] or inputs["dependency_groups"]["names"]
+                or inputs["package"])
 
 
 def _required(tox_env: ToxEnv, result: RestoreResult) -> None:
@@ -184,6 +302,10 @@ def _second_setup(state: EnvState) -> bool:
 def on_deps(tox_env: ToxEnv, arguments: Any) -> None:
     """``tox_on_install(PythonRun, deps)``: restore on a hit, else arm the store."""
     state = RUN.state(tox_env)
+    if state.deps_added:
+        state.deps_added = False
+        _guard(tox_env, "restore", lambda: _switch_to_entry(tox_env, arguments))
+        return
     again = _second_setup(state)
     config = _active(tox_env)
     if config is None:
@@ -193,10 +315,8 @@ def on_deps(tox_env: ToxEnv, arguments: Any) -> None:
 
     def act() -> None:
         result = deps_key(tox_env, arguments, config)
-        inputs = result.key.document["inputs"]
-        if not (inputs["deps"]["requirements"] or inputs["deps"]["options"] or inputs["dependency_groups"]["names"]
-                or inputs["package"]):
-            return  # nothing is installed: a bare venv is as fast to create as to restore
+        if not _installs_something(result):
+            return
         _warn_unpinned(config, state, result)
         state.steps = {internals.DEPS_STEP}
         recreate = bool(tox_env.conf["recreate"])
@@ -211,6 +331,21 @@ def on_deps(tox_env: ToxEnv, arguments: Any) -> None:
         _begin(tox_env, config, state, result, may_restore=may_restore)
 
     _guard(tox_env, "restore", act)
+
+
+def _switch_to_entry(tox_env: ToxEnv, arguments: Any) -> None:
+    """tox reuses the env and is about to install the deps added since it was made (a branch switch): when the cache
+    holds the env for this run's deps and the key predicts its every layer, make tox recreate the env (its own
+    ``Recreate``), whose second setup restores that entry in place of the venv; else tox installs the additions."""
+    config = _active(tox_env)
+    if config is None or tox_env.conf["recreate"] or settings_mod.refresh(tox_env):
+        return
+    result = deps_key(tox_env, arguments, config)
+    if not result.exact or not Cache.from_config(config).is_complete(result.key.digest):
+        return
+    from tox.tox_env.errors import Recreate
+
+    raise Recreate(f"deps were added and the venv cache holds the env with them ({result.key.short})")
 
 
 def on_install(tox_env: ToxEnv, arguments: Any, section: str, of_type: str) -> None:

@@ -7,9 +7,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 from coresupport import MakeVenv, run
 
-from venvcache_core import Cache, MissReason, build_key, interpreter_identity, venv_python
+from venvcache_core import Cache, MissReason, VenvCacheError, build_key, interpreter_identity, venv_python
 
 
 def key_for(env: Path, salt: str = "") -> object:
@@ -88,6 +89,26 @@ def test_restore_replaces_an_existing_env(tmp_path: Path, make_venv: MakeVenv, c
     assert cache.restore(key, env).hit
     assert run([env / "bin" / "tinytool"], offline_env).stdout.strip() == "tinytool 2.0"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".") and p.name != ".venv"] == []
+
+
+def test_restore_in_place_of_a_tools_bookkeeping(tmp_path: Path, make_venv: MakeVenv, cache: Cache) -> None:
+    """A tool writes its own files into the env dir before it would create the venv (tox: ``.tox-info.json``,
+    ``log/``, ``tmp/``): a restore that names them replaces them as an empty folder; anything else is refused."""
+    env = make_venv(tmp_path / ".venv")
+    key = key_for(env)
+    cache.store(key, env)
+    dest = tmp_path / ".tox" / "py"
+    (dest / "log").mkdir(parents=True)
+    (dest / ".tox-info.json").write_text("{}")
+    with pytest.raises(VenvCacheError, match="not a virtual environment"):
+        cache.restore(key, dest)
+    assert cache.restore(key, dest, tool_files=["log", "tmp", ".tox-info.json"]).hit
+    assert (dest / "pyvenv.cfg").is_file() and not (dest / "log").exists()
+    (dest / "pyvenv.cfg").unlink()
+    (dest / "notes.txt").write_text("mine")
+    with pytest.raises(VenvCacheError, match="not a virtual environment"):
+        cache.restore(key, dest, tool_files=["log", "tmp", ".tox-info.json"])
+    assert (dest / "notes.txt").read_text() == "mine"
 
 
 def test_miss_leaves_destination_alone(tmp_path: Path, make_venv: MakeVenv, cache: Cache) -> None:
