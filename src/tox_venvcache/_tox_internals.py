@@ -11,6 +11,7 @@ tox run goes on uncached), and ``tests/tox/test_tox_internals.py`` fails with th
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
@@ -77,11 +78,16 @@ def read_info(env_dir: Path) -> dict[str, Any]:
 
 def write_info(env_dir: Path, content: dict[str, Any]) -> None:
     """Replace ``.tox-info.json`` atomically, in tox's own format (indent 2, mode 0600 like ``tempfile``)."""
-    fd, tmp = tempfile.mkstemp(dir=env_dir, prefix=f"{INFO_FILE}.", suffix=".tmp")
+    _replace_text(env_dir / INFO_FILE, json.dumps(content, indent=2))
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``path`` anew atomically (a temporary file next to it, then a rename; mode 0600)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(content, indent=2))
-        os.replace(tmp, env_dir / INFO_FILE)
+            fh.write(text)
+        os.replace(tmp, path)
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
@@ -358,33 +364,49 @@ def _uv_find_command(tox_env: Any) -> list[str]:
 
 
 #: uv's answers in this run, by request and environment (a run env and its ``.pkg`` usually ask the same)
-_UV_FOUND: dict[tuple[str, ...], UvFind] = {}
-#: what ``uv python find --system`` ignores, but tox-uv sets per env
-_UV_FIND_IGNORES = frozenset({"VIRTUAL_ENV"})
+_UV_FOUND: dict[str, UvFind] = {}
+#: the variables that name a run's question to uv (the answer is a guess checked against uv's: leaving one out only
+#: costs a wrong guess; tox's per-run ones such as PYTHONHASHSEED would make every run a new question)
+_UV_QUESTION_VARS = ("PATH", "HOME", "UV_", "PYENV", "ASDF_", "MISE_", "CONDA")
+#: uv's last answers on this machine, in the cache folder: ``{request digest: interpreter path}``
+UV_ANSWERS_FILE = ".tox-uv-interpreters.json"
 
 
 class UvFind:
-    """``uv python find`` for one env's request, running in the background from :meth:`start` on."""
+    """``uv python find`` for one env's request, running in the background from :meth:`start` on; ``last`` is what
+    uv answered the same request the last time (a guess to go on with while uv answers)."""
 
-    def __init__(self, cmd: list[str], environ: dict[str, str], cwd: str) -> None:
+    def __init__(self, cmd: list[str], environ: dict[str, str], cwd: str, memo: str, answers: Path) -> None:
         import subprocess
 
+        self.memo = memo
+        self._answers = answers
         self._answer: str | None = None
         self._proc: subprocess.Popen[str] | None = subprocess.Popen(
             cmd, env=environ, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        found = _read_json(answers).get(memo)
+        self.last = found if isinstance(found, str) and os.path.isfile(found) else None
 
     @classmethod
-    def start(cls, tox_env: Any) -> UvFind:
+    def start(cls, tox_env: Any, cache_path: Path) -> UvFind:
         """uv's answer for this env, asked now unless an env of this run asked the same already."""
+        import hashlib
+
         cmd = _uv_find_command(tox_env)
         environ: dict[str, str] = dict(tox_env.environment_variables)
-        memo = (*cmd, *sorted(f"{name}={value}" for name, value in environ.items() if name not in _UV_FIND_IGNORES))
+        work = str(tox_env.core["work_dir"])
+        # PATH entries inside .tox (this run's env bin folders) do not change what uv finds among system interpreters
+        path = os.pathsep.join(part for part in environ.get("PATH", "").split(os.pathsep)
+                               if not (part == work or part.startswith(work + os.sep)))
+        shown = {**environ, "PATH": path}
+        question = sorted((k, v) for k, v in shown.items() if k.startswith(_UV_QUESTION_VARS))
+        memo = hashlib.sha256(json.dumps([cmd, question]).encode()).hexdigest()
         if memo not in _UV_FOUND:
-            _UV_FOUND[memo] = cls(cmd, environ, str(tox_env.core["tox_root"]))
+            _UV_FOUND[memo] = cls(cmd, environ, str(tox_env.core["tox_root"]), memo, cache_path / UV_ANSWERS_FILE)
         return _UV_FOUND[memo]
 
     def result(self) -> str | None:
-        """The interpreter uv picks (waits for uv), None when uv finds none."""
+        """The interpreter uv picks (waits for uv), None when uv finds none; remembered for the next run."""
         if self._proc is not None:
             proc, self._proc = self._proc, None
             try:
@@ -395,33 +417,36 @@ class UvFind:
                 return None
             lines = out.strip().splitlines()
             self._answer = lines[-1].strip() if proc.returncode == 0 and lines else None
+            if self._answer is not None and self._answer != self.last:
+                answers = _read_json(self._answers)
+                answers[self.memo] = self._answer
+                with contextlib.suppress(OSError):  # only a guess for the next run
+                    _replace_text(self._answers, json.dumps(answers, indent=1, sort_keys=True))
         return self._answer
 
 
-def base_interpreter(tox_env: Any) -> tuple[str | None, UvFind | None]:
-    """The interpreter the env's venv will be made from, before it exists: (a path, uv's answer to wait for or None).
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
-    virtualenv: its own discovery (``base_python.extra["executable"]``), exact. tox-uv: uv decides, so ``uv python
-    find`` is asked the request ``uv venv`` gets (in the background: uv queries every candidate, a pyenv shim costs a
-    shell); the path is virtualenv's cached discovery of that request, a guess to use while uv answers, or None
-    when uv prefers its own managed interpreters (then wait for uv)."""
+
+def base_interpreter(tox_env: Any, cache_path: Path) -> tuple[str | None, UvFind | None]:
+    """The interpreter the env's venv will be made from, before it exists: (a path, uv's answer still to check).
+
+    virtualenv: its own discovery (``base_python.extra["executable"]``), exact: nothing to check. tox-uv: uv
+    decides, so ``uv python find`` is asked the request ``uv venv`` gets, in the background (uv queries every
+    candidate; a pyenv shim costs a shell); the path is uv's last answer to that request, to go on with while uv
+    answers (the caller checks it before the env is used), or, the first time, uv's answer itself."""
     if not is_uv_env(tox_env):
         found = tox_env.base_python.extra.get("executable")
         return (str(found) if found else None), None
-    answer = UvFind.start(tox_env)
-    if tox_env.conf["uv_python_preference"] in {"managed", "only-managed"}:
-        return None, answer
-    from python_discovery import get_interpreter
-    from virtualenv.app_data import make_app_data
-
-    environ: dict[str, str] = dict(tox_env.environment_variables)
-    try:
-        guess = get_interpreter(str(tox_env.env_version_spec()), try_first_with=[],
-                                cache=make_app_data(None, read_only=False, env=os.environ), env=environ)
-    except Exception:  # only a guess: uv's answer decides
-        guess = None
-    executable = getattr(guess, "system_executable", None) if guess is not None else None
-    return (str(executable) if executable else None), answer
+    answer = UvFind.start(tox_env, cache_path)
+    if answer.last is None:
+        return answer.result(), None
+    return answer.last, answer
 
 
 def fresh_prompt(tox_env: Any) -> str | None:
@@ -430,6 +455,12 @@ def fresh_prompt(tox_env: Any) -> str | None:
     if not is_uv_env(tox_env):
         return None
     return f"{tox_env.core._root.name}[{tox_env.name}]"
+
+
+def has_package_step(tox_env: Any) -> bool:
+    """Whether the run env's setup goes on to install a package (``RunToxEnv._setup_pkg``'s ``package`` step)."""
+    kind = str(tox_env.conf["package"] or "skip")
+    return kind in PACKAGE_TYPES_WITH_DEPS_STEP or kind in {"uv", "uv-editable"}
 
 
 def build_requires(tox_env: Any) -> Any:

@@ -46,7 +46,6 @@ from venvcache_core import (
     describe_restore,
     describe_store,
     interpreter_identity,
-    rmtree,
 )
 
 from . import _tox_internals as internals
@@ -197,39 +196,31 @@ def before_create(tox_env: ToxEnv) -> bool:
         return False
     restored = False
 
-    def act() -> None:
+    def attempt(python: str, answer: internals.UvFind | None) -> bool:
+        """Key the env for this base interpreter and restore its entry; True on a hit (or when nothing is keyed)."""
         nonlocal restored
-        python, answer = internals.base_interpreter(tox_env)
-        if python is None and answer is not None:
-            python = answer.result()
-            answer = None
-        if python is None:
-            return
         identity = interpreter_identity(python)
         if packaging:
             result = package_env_key(tox_env, internals.build_requires(tox_env), config, interpreter=identity)
         else:
             arguments = internals.predicted_deps(tox_env)
             if arguments is None:
-                return
+                return True
             result = deps_key(tox_env, arguments, config, interpreter=identity)
             if not _installs_something(result) or (again and not result.exact):
-                return
+                return True
         state.early = result
         env_dir = Path(tox_env.env_dir)
         current = internals.read_info(env_dir)  # the ToxEnv record tox wrote for this run
         found = Cache.from_config(config).restore(result.key, env_dir, project_root=tox_env.core["tox_root"],
                                                   tool_files=internals.tool_files(tox_env))
-        if answer is not None and not _same_interpreter(answer.result(), identity):
-            # uv picks another interpreter than the guess the key was made with: as if nothing had been restored
-            state.early = None
-            if found.hit:
-                _undo(tox_env, current)
-            return
         if not found.hit:
             state.early_miss = found  # the first install step reports it and goes on as on any miss
-            return
+            return False
         _adopt(tox_env, state, current, internals.fresh_prompt(tox_env), result.originals, before_create=True)
+        if answer is not None:  # uv's last answer was the guess: compared with today's before the env is used
+            state.uv_check = (answer, identity)
+            state.check_at_package = not packaging and internals.has_package_step(tox_env)
         LOG.warning("%s", describe_restore(found, label=LABEL))
         _warn_unpinned(config, state, result)
         state.key, state.package_layer = result.key, result.package_layer
@@ -238,30 +229,45 @@ def before_create(tox_env: ToxEnv) -> bool:
         else:
             state.steps = {internals.DEPS_STEP}
         restored = True
+        return True
+
+    def act() -> None:
+        python, answer = internals.base_interpreter(tox_env, config.cache_path)
+        if python is None or attempt(python, answer) or answer is None:
+            return
+        picked = answer.result()  # the guess missed: uv's own answer may not
+        if picked is not None and picked != python:
+            state.early = state.early_miss = None
+            attempt(picked, None)
 
     _guard(tox_env, "restore", act)
     return restored
 
 
-def _same_interpreter(python: str | None, identity: dict[str, Any]) -> bool:
-    """Whether ``python`` (uv's answer) is the interpreter of ``identity`` (the guess the key was made with)."""
+def check_interpreter(tox_env: ToxEnv, *, in_setup: bool = True) -> None:
+    """The env was restored for the interpreter uv picked the last time: now that uv answered for this run, a
+    different pick makes tox recreate the env (its own ``Recreate``; the second setup creates it as usual). Outside
+    the setup, where tox cannot recreate, it is one warning."""
+    state = RUN.state(tox_env)
+    check, state.uv_check = state.uv_check, None
+    if check is None:
+        return
+    answer, identity = check
+    python = answer.result()
     try:
-        return python is not None and interpreter_identity(python) == identity
+        same = python is not None and interpreter_identity(python) == identity
     except VenvCacheError:
-        return False
+        same = False
+    if same:
+        return
+    why = (f"uv picks {python or 'no interpreter'} for this env now, not {identity.get('base_executable')} the venv "
+           "cache restored it for")
+    if not in_setup:
+        LOG.warning("venv cache: %s; run tox with -r to create the env anew", why)
+        return
+    from tox.tox_env.errors import Recreate
 
-
-def _undo(tox_env: ToxEnv, current: dict[str, Any]) -> None:
-    """Take back a restore made in place of a venv (before tox created it): the env dir as tox left it, with its
-    ``ToxEnv`` record and empty ``log``/``tmp``."""
-    env_dir = Path(tox_env.env_dir)
-    rmtree(env_dir)
-    env_dir.mkdir(parents=True)
-    internals.write_info(env_dir, current)
-    for folder in (tox_env.conf["env_tmp_dir"], tox_env.conf["env_log_dir"]):
-        Path(folder).mkdir(parents=True, exist_ok=True)
-    LOG.warning("venv cache: uv picks another interpreter than the one the entry was looked up for; creating the "
-                "env as usual")
+    raise Recreate(why)
 
 
 def after_ensure(tox_env: ToxEnv) -> None:

@@ -132,6 +132,13 @@ def tox_on_install(tox_env: ToxEnv, arguments: Any, section: str, of_type: str) 
     run_env = isinstance(tox_env, RunToxEnv)
     if not run_env and not internals.is_packaging_env(tox_env):
         return
+    env_state = run_state.RUN.envs.get(tox_env)
+    if env_state is not None and env_state.uv_check is not None and (
+            not env_state.check_at_package
+            or (section, of_type) == (internals.SECTION_RUN_ENV, internals.PACKAGE_STEP)):
+        from . import lifecycle
+
+        lifecycle.check_interpreter(tox_env)
     if _reused(tox_env, arguments, section, of_type):
         return
     from . import lifecycle
@@ -173,6 +180,11 @@ def _store_due(tox_env: ToxEnv) -> bool:
 @_never_fails
 def tox_before_run_commands(tox_env: ToxEnv) -> None:
     """Store an env that had no package to install (``skip_install``, ``no_package``)."""
+    found = run_state.RUN.envs.get(tox_env)
+    if found is not None and found.uv_check is not None:
+        from . import lifecycle
+
+        lifecycle.check_interpreter(tox_env, in_setup=False)
     if _store_due(tox_env):
         from . import lifecycle
 

@@ -43,6 +43,9 @@ class EnvState:
     warned_unpinned: bool = False
     started: float | None = None  # perf_counter at the miss: the install the plugin watches starts
     build_seconds: float | None = None  # what the store recorded as this env's build time
+    uv_check: tuple[Any, dict[str, Any]] | None = None  # (UvFind, identity): uv's answer, not yet compared with
+    # the interpreter of the entry restored in place of the venv
+    check_at_package: bool = False  # compare it at the package step (else at the env's first install step)
     deps_added: bool = False  # tox is about to install added deps into the env it reuses
     early: KeyResult | None = None  # the key computed before the venv existed, when its restore missed
     early_miss: RestoreResult | None = None  # that restore's miss (the first install step reports it, asks no more)

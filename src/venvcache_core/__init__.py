@@ -11,7 +11,7 @@ from .cache import Cache, Entry, MissReason, RestoreResult, StoreResult
 from .config import CONFIG_FILE, SECTION, Config, default_cache_root, from_mapping, load, project_id
 from .errors import NoSpaceError, VenvCacheError
 from .explain import Change, MissExplanation, RequireHitError, diff_documents, explain_miss
-from .fsutil import rmtree, stage_path
+from .fsutil import stage_path
 from .inputs import (
     INSTALLER_ENV_VARS,
     Placeholders,
@@ -115,7 +115,6 @@ __all__ = [
     "redact",
     "requirement_files",
     "resolve_interpreter",
-    "rmtree",
     "stage_path",
     "tool_versions",
     "unpinned",

@@ -158,3 +158,37 @@ def test_deps_only_added(tmp_path: Path) -> None:
     assert not internals.deps_only_added(info("a==1", options=("--pre",)), deps)
     assert not internals.deps_only_added({}, deps)
     assert not internals.deps_only_added(info("a==1"), ["a==1", "b"])  # not a PythonDeps
+
+
+def test_a_restore_for_another_interpreter_than_uv_picks_is_recreated() -> None:
+    """The interpreter uv picked the last time is a guess: once uv answers for this run, another pick makes tox
+    recreate the env (inside its setup), or is one warning where tox cannot (before the commands)."""
+    import re
+    import sys
+
+    from tox.tox_env.errors import Recreate
+
+    from tox_venvcache import lifecycle
+    from tox_venvcache.state import RUN
+    from venvcache_core import interpreter_identity
+
+    class Answer:
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+        def result(self) -> str:
+            return self.path
+
+    class Env:
+        """Stands for a tox env (the plugin keeps its memory per env object)."""
+
+    env: Any = Env()
+    identity = interpreter_identity(sys.executable)
+    RUN.state(env).uv_check = (Answer(sys.executable), identity)
+    lifecycle.check_interpreter(env)  # the same interpreter: nothing happens
+    RUN.state(env).uv_check = (Answer("/nonexistent/python3.12"), identity)
+    with pytest.raises(Recreate, match=re.escape("uv picks /nonexistent/python3.12")):
+        lifecycle.check_interpreter(env)
+    assert RUN.state(env).uv_check is None
+    RUN.state(env).uv_check = (Answer("/nonexistent/python3.12"), identity)
+    lifecycle.check_interpreter(env, in_setup=False)  # a warning, no exception

@@ -123,6 +123,15 @@ def test_editable_with_extras_deps_and_dynamic_version(make_project: Callable[..
         cfg = (other.root / ".tox" / "py312" / "pyvenv.cfg").read_text()
         assert "prompt = second[py312]" in cfg, cfg
         assert "second[py312]" in (other.root / ".tox" / "py312" / "bin" / "activate").read_text()
+        # uv's last answer is only a guess: a wrong one (another interpreter) finds no entry, uv's own answer does
+        answers = project.cache / ".tox-uv-interpreters.json"
+        remembered = json.loads(answers.read_text())
+        answers.write_text(json.dumps(dict.fromkeys(remembered, os.path.realpath(sys.executable))))
+        other.fresh()
+        guessed = other.tox("-e", "py312")
+        assert guessed.results() == moved.results() and not guessed.ran("py312", "venv"), guessed.out
+        assert "version_info = 3.12" in (other.root / ".tox" / "py312" / "pyvenv.cfg").read_text()
+        assert json.loads(answers.read_text()) == remembered, "uv's answer replaces the wrong one"
 
 
 SCM_PYPROJECT = """
