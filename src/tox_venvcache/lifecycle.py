@@ -199,7 +199,7 @@ def before_create(tox_env: ToxEnv) -> bool:
     def attempt(python: str, answer: internals.UvFind | None) -> bool:
         """Key the env for this base interpreter and restore its entry; True on a hit (or when nothing is keyed)."""
         nonlocal restored
-        identity = interpreter_identity(python)
+        identity = Cache.from_config(config).interpreter_identity(python)
         if packaging:
             result = package_env_key(tox_env, internals.build_requires(tox_env), config, interpreter=identity)
         else:
@@ -254,8 +254,10 @@ def check_interpreter(tox_env: ToxEnv, *, in_setup: bool = True) -> None:
         return
     answer, identity = check
     python = answer.result()
+    config = _active(tox_env)
     try:
-        same = python is not None and interpreter_identity(python) == identity
+        same = python is not None and (interpreter_identity(python) if config is None else
+                                       Cache.from_config(config).interpreter_identity(python)) == identity
     except VenvCacheError:
         same = False
     if same:

@@ -43,7 +43,7 @@ from .manifest import Manifest, scan
 from .nearest import Accept, installed_distributions, nearest_entry
 from .relocate import path_forms, relocation_map, rewrite
 from .stats import COUNTERS, Counters
-from .verify import ManifestCheck, diff, meta_problem, remember_identity
+from .verify import ManifestCheck, diff, known_identity, meta_problem, remember_identity
 
 if TYPE_CHECKING:
     from .remote import Remote
@@ -424,6 +424,19 @@ class Cache:
             log.debug("venvcache: not relocating project paths under %s (it holds the interpreter)", project)
             return None
         return project
+
+    def interpreter_identity(self, python: str | os.PathLike[str]) -> dict[str, Any]:
+        """:func:`.key.interpreter_identity` of an interpreter, from the memo of interpreters probed before (by the
+        file it resolves to, unchanged) instead of starting it; a new probe of a base interpreter is remembered."""
+        path = Path(python)
+        found = known_identity(self.interpreters, path)
+        if found is not None:
+            return found
+        identity = interpreter_identity(path)
+        # only a file that is the interpreter itself: a shim (pyenv) answers by its environment, not by its file
+        if os.path.realpath(path) == identity.get("base_executable") and self.path.is_dir():
+            remember_identity(self.interpreters, path, identity)
+        return identity
 
     # -- restore -----------------------------------------------------------------------------------------------
     def restore(self, key: Key | str, dest: str | os.PathLike[str], *,

@@ -126,3 +126,29 @@ def test_second_writer_of_a_key_discards_its_copy(tmp_path: Path, make_venv: Mak
     assert not again.stored
     assert list((cache.path / ".tmp").iterdir()) == []
     assert len(cache.entries()) == 1
+
+
+def test_interpreter_identity_is_remembered_for_interpreters_not_shims(tmp_path: Path, cache: Cache,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A base interpreter's identity is probed once and then read from the cache's memo (while its file is
+    unchanged); a shim (a script that starts some interpreter, as pyenv's do) is probed every time."""
+    import sys
+
+    from venvcache_core import key as key_mod
+
+    cache.path.mkdir(parents=True, exist_ok=True)
+    python = os.path.realpath(sys.executable)
+    first = cache.interpreter_identity(python)
+    assert first == interpreter_identity(python)
+    shim = tmp_path / "python-shim"
+    shim.write_text(f"#!/bin/sh\nexec {python} \"$@\"\n")
+    shim.chmod(0o755)
+    assert cache.interpreter_identity(shim) == first
+
+    def no_probe(*args: object) -> str:
+        raise AssertionError("probed again")
+
+    monkeypatch.setattr(key_mod, "_probe", no_probe)
+    assert cache.interpreter_identity(python) == first  # from the memo
+    with pytest.raises(AssertionError, match="probed again"):
+        cache.interpreter_identity(shim)
