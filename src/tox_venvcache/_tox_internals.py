@@ -300,11 +300,16 @@ def wrap_lock_runner(base: type[Any], *, created: Callable[[Any], None],
             super()._setup_env()
             after_sync(self)
 
-    CachedLockRunner.__name__ = base.__name__
-    CachedLockRunner.__qualname__ = base.__qualname__
-    CachedLockRunner.__module__ = __name__
-    setattr(CachedLockRunner, "venvcache_wrapped", True)  # noqa: B010 (an attribute of our own on tox's class)
-    return CachedLockRunner
+    return _as_base(CachedLockRunner, base)
+
+
+def _as_base(wrapper: type[Any], base: type[Any]) -> type[Any]:
+    """``wrapper`` named as ``base`` (tox records the class name in ``.tox-info.json``), marked as the plugin's."""
+    wrapper.__name__ = base.__name__
+    wrapper.__qualname__ = base.__qualname__
+    wrapper.__module__ = __name__
+    setattr(wrapper, "venvcache_wrapped", True)  # noqa: B010 (an attribute of our own on tox's class)
+    return wrapper
 
 
 # -- restoring in place of creating the venv --------------------------------------------------------------------------
@@ -326,11 +331,7 @@ def wrap_env_class(base: type[Any], *, before_create: Callable[[Any], bool],
             super().ensure_python_env()
             after_ensure(self)
 
-    CachedEnv.__name__ = base.__name__
-    CachedEnv.__qualname__ = base.__qualname__
-    CachedEnv.__module__ = __name__
-    setattr(CachedEnv, "venvcache_wrapped", True)  # noqa: B010 (an attribute of our own on tox's class)
-    return CachedEnv
+    return _as_base(CachedEnv, base)
 
 
 def python_record(tox_env: Any) -> Any:

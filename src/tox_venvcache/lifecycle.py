@@ -1,13 +1,17 @@
-"""What happens to one tox env in one run: restore before its first install step, store after a successful one.
+"""What happens to one tox env in one run: restore in place of creating its venv, store after a successful install.
 
 The two moments, for a ``PythonRun`` env (virtualenv, tox-uv ``uv-venv-runner``):
 
-- **restore**, in ``tox_on_install`` of the ``deps`` step, only when tox has no deps recorded (a fresh env) and the
-  user did not ask for ``-r``: the first time the step fires, and also in the setup tox repeats after its own
-  recreate (deps removed: branch switching) when the key predicts every layer exactly. The cached env replaces the
-  fresh one; its ``.tox-info.json`` gets this run's ``ToxEnv``/``Python`` sections, so the installer, which re-reads
-  the file, finds the deps, dependency groups and the package's own dependencies installed and skips them. tox then
-  installs only the package under test, from this checkout.
+- **restore**, in place of creating the venv (:func:`before_create`, see ``early``): tox creates a venv only for an
+  env without a ``Python`` record, and by then every input of the key is known (config, package metadata, the base
+  interpreter), so on a hit the entry goes where the venv would be and tox's creator never runs; tox writes its
+  ``Python`` record as if it had created the env, and the entry's install records are merged back after that, so
+  the installer finds the deps, dependency groups and the package's own dependencies installed and skips them. tox
+  then installs only the package under test, from this checkout. Never with ``-r``; in the setup tox repeats after
+  its own recreate (deps removed: branch switching) only when the key predicts every layer exactly. Where the key
+  cannot be known before the venv exists, the restore happens as before, in ``tox_on_install`` of the ``deps`` step,
+  over the fresh venv. tox reusing an env that only lacks added deps is made to recreate it when the cache holds the
+  env with them (:func:`_switch_to_entry`).
 - **store**, on a miss, as soon as the env's own layers are installed. With a package, that is in ``tox_on_install``
   of the package: the plugin runs tox's own ``install_package_deps`` step first (the installer records it as it
   always does), stores, and tox's installer then finds the package's deps installed and installs only the package.
@@ -15,7 +19,8 @@ The two moments, for a ``PythonRun`` env (virtualenv, tox-uv ``uv-venv-runner``)
   a step's section after that step succeeded, so a failed install stores nothing. The entry gets the env without
   ``log/``, ``tmp/`` and the package-under-test sections of ``.tox-info.json``.
 
-A packaging env (``.pkg``) is restored at its ``requires`` step and stored at its teardown (after the build, without
+A packaging env (``.pkg``) is restored in place of its venv too (keyed at that moment by ``[build-system]``'s
+requires, the build configuration and the interpreter) and stored at its teardown (after the build, without
 ``dist/`` and ``.meta/``); tox still runs the build in this checkout. Where a restored entry's record differs from
 what tox computes, tox's own rules decide (install what was added, recreate on removals) and the plugin replaces the
 entry with the env tox ends up with.
@@ -78,6 +83,8 @@ LABEL = ""
 # -- when the cache applies -----------------------------------------------------------------------------------------
 def _active(tox_env: ToxEnv) -> Config | None:
     """The validated config when the cache applies to this env in this run, else None (warned once if broken)."""
+    if RUN.state(tox_env).failed:
+        return None  # said once already: this env goes on uncached in this run
     problems = internals.problems()
     if problems:
         RUN.warn_once("venv cache off: this tox/tox-uv changed internals venvcache relies on: " + "; ".join(problems)
@@ -95,8 +102,8 @@ def _active(tox_env: ToxEnv) -> Config | None:
 
 
 def _guard(tox_env: ToxEnv, what: str, action: Callable[[], None]) -> None:
-    """Run one cache action; any failure becomes one warning line and the env goes on uncached (tox's own outcomes,
-    such as the ``Fail`` of a required hit that missed, pass through)."""
+    """Run one cache action; any failure becomes one warning line and the env goes on uncached in this run (tox's
+    own outcomes, such as the ``Fail`` of a required hit that missed, pass through)."""
     from tox.tox_env.errors import Fail, Recreate, Skip
 
     try:
@@ -105,11 +112,11 @@ def _guard(tox_env: ToxEnv, what: str, action: Callable[[], None]) -> None:
         raise
     except VenvCacheError as exc:
         LOG.warning("venv cache %s failed, installing as usual: %s", what, exc)
-        RUN.state(tox_env).pending = False
+        RUN.state(tox_env).pending, RUN.state(tox_env).failed = False, True
     except Exception as exc:  # the cache must never break a tox run
         LOG.warning("venv cache %s failed, installing as usual: %s: %s", what, type(exc).__name__, exc)
         LOG.debug("venv cache %s failure", what, exc_info=True)
-        RUN.state(tox_env).pending = False
+        RUN.state(tox_env).pending, RUN.state(tox_env).failed = False, True
 
 
 def _warn_unpinned(config: Config, state: EnvState, result: KeyResult) -> None:

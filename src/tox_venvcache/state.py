@@ -43,6 +43,7 @@ class EnvState:
     warned_unpinned: bool = False
     started: float | None = None  # perf_counter at the miss: the install the plugin watches starts
     build_seconds: float | None = None  # what the store recorded as this env's build time
+    failed: bool = False  # a cache action failed (warned): the env goes on uncached in this run
     uv_check: tuple[Any, dict[str, Any]] | None = None  # (UvFind, identity): uv's answer, not yet compared with
     # the interpreter of the entry restored in place of the venv
     check_at_package: bool = False  # compare it at the package step (else at the env's first install step)

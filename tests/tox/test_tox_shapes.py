@@ -358,23 +358,6 @@ def test_lock_runner_with_a_group_in_pyproject(make_project: Callable[..., Proje
     assert f"project {other.root / 'src' / 'lockshape'}" in moved.out
 
 
-@pytest.fixture(scope="session")
-def tox_wheelhouse(backend_wheelhouse: Path) -> Path:
-    """The wheelhouse with this host's tox and virtualenv and their dependencies (``pip download``, once per session
-    and worker), so tox can provision ``.tox/.tox`` offline."""
-    from importlib.metadata import version
-
-    marker = backend_wheelhouse / ".tox-provision"
-    if not marker.exists():
-        pins = [f"tox=={version('tox')}", f"virtualenv=={version('virtualenv')}"]
-        proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--dest",
-                               str(backend_wheelhouse), *pins], capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            pytest.skip(f"tox cannot be downloaded here: {proc.stderr.strip()[-300:]}")
-        marker.write_text("\n".join(pins))
-    return backend_wheelhouse
-
-
 def test_provisioned_tox_carries_the_plugin(make_project: Callable[..., Project], tox_wheelhouse: Path) -> None:
     """``requires`` the host does not meet: tox provisions ``.tox/.tox``, and the plugin adds this build of venvcache
     to what it provisions (said once), so the provisioned tox caches the envs of the run."""
