@@ -11,6 +11,7 @@ tox run goes on uncached), and ``tests/tox/test_tox_internals.py`` fails with th
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
@@ -48,6 +49,14 @@ PACKAGE_ENV_BUILD_FOLDERS = ("dist", ".meta")
 #: tox-uv's module constant listing the UV_* variables it records with the deps
 UV_RECORDED_VARS = ("tox_uv._installer", "_UV_RESOLUTION_ENV_VARS")
 
+#: the env types whose venv the plugin restores in place of creating it, when the key is known before the venv exists
+#: (``Python.ensure_python_env`` calls ``create_python_env`` only for an env without a ``Python`` record)
+EARLY_RUN_ENVS = ("virtualenv", "uv-venv-runner")
+EARLY_PACKAGE_ENVS = ("virtualenv-pep-517", "uv-venv-pep-517")
+#: what tox puts into an env dir before it creates the venv there: ``ToxEnv._setup_env`` writes the ``ToxEnv`` record
+#: and empties ``log``/``tmp`` (when inside), a packaging env holds its ``file.lock``
+PACKAGING_LOCK_FILE = "file.lock"
+
 #: tox-uv's lock runner: where it lives and the private methods the wrapper overrides (name -> parameters)
 LOCK_RUNNER_MODULE = "tox_uv._run_lock"
 LOCK_RUNNER_CLASS = "UvVenvLockRunner"
@@ -69,11 +78,16 @@ def read_info(env_dir: Path) -> dict[str, Any]:
 
 def write_info(env_dir: Path, content: dict[str, Any]) -> None:
     """Replace ``.tox-info.json`` atomically, in tox's own format (indent 2, mode 0600 like ``tempfile``)."""
-    fd, tmp = tempfile.mkstemp(dir=env_dir, prefix=f"{INFO_FILE}.", suffix=".tmp")
+    _replace_text(env_dir / INFO_FILE, json.dumps(content, indent=2))
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``path`` anew atomically (a temporary file next to it, then a rename; mode 0600)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(content, indent=2))
-        os.replace(tmp, env_dir / INFO_FILE)
+            fh.write(text)
+        os.replace(tmp, path)
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
@@ -83,6 +97,25 @@ def deps_recorded(info: dict[str, Any]) -> bool:
     """Whether tox has already installed this env's deps (tox's own reuse; the cache has nothing to add)."""
     run = info.get(SECTION_RUN)
     return isinstance(run, dict) and DEPS_STEP in run
+
+
+def deps_only_added(info: dict[str, Any], arguments: Any) -> bool:
+    """Whether tox is about to install only the additions of the deps step into an existing env: what it recorded
+    (``Pip._install_requirement_file``: ``options``, ``requirements``) has the same options and a strict subset of
+    the requirements ``arguments`` (the step's ``PythonDeps``) unroll to. Removals and changed options make tox
+    recreate the env itself."""
+    recorded = recorded_step(info, SECTION_RUN, DEPS_STEP)
+    if not isinstance(recorded, dict) or not is_python_deps(arguments):
+        return False
+    old_requirements, old_options = recorded.get("requirements"), recorded.get("options")
+    if not isinstance(old_requirements, list) or not isinstance(old_options, list):
+        return False
+    try:
+        options, lines = unroll_deps(arguments)
+    except Exception:  # tox reports a broken deps file itself, at its install
+        return False
+    requirements = {line for line in lines if not line.startswith("-c ")}
+    return options == [str(item) for item in old_options] and {str(item) for item in old_requirements} < requirements
 
 
 def steps_recorded(info: dict[str, Any], steps: Iterable[str], *, section: str = SECTION_RUN) -> bool:
@@ -267,11 +300,204 @@ def wrap_lock_runner(base: type[Any], *, created: Callable[[Any], None],
             super()._setup_env()
             after_sync(self)
 
-    CachedLockRunner.__name__ = base.__name__
-    CachedLockRunner.__qualname__ = base.__qualname__
-    CachedLockRunner.__module__ = __name__
-    setattr(CachedLockRunner, "venvcache_wrapped", True)  # noqa: B010 (an attribute of our own on tox's class)
-    return CachedLockRunner
+    return _as_base(CachedLockRunner, base)
+
+
+def _as_base(wrapper: type[Any], base: type[Any]) -> type[Any]:
+    """``wrapper`` named as ``base`` (tox records the class name in ``.tox-info.json``), marked as the plugin's."""
+    wrapper.__name__ = base.__name__
+    wrapper.__qualname__ = base.__qualname__
+    wrapper.__module__ = __name__
+    setattr(wrapper, "venvcache_wrapped", True)  # noqa: B010 (an attribute of our own on tox's class)
+    return wrapper
+
+
+# -- restoring in place of creating the venv --------------------------------------------------------------------------
+def wrap_env_class(base: type[Any], *, before_create: Callable[[Any], bool],
+                   after_ensure: Callable[[Any], None]) -> type[Any]:
+    """A subclass of a run or packaging env type whose ``create_python_env`` first asks ``before_create(env)`` (True:
+    the venv was restored, tox's creator is not run) and whose ``ensure_python_env`` calls ``after_ensure(env)`` once
+    tox wrote its ``Python`` record. tox offers no hook before it creates a venv. Same class name (tox records it in
+    ``.tox-info.json``) and id."""
+
+    class CachedEnv(base):  # type: ignore[misc]
+        """A tox env whose venv comes from venvcache when the cache holds it."""
+
+        def create_python_env(self) -> None:
+            if not before_create(self):
+                super().create_python_env()
+
+        def ensure_python_env(self) -> None:
+            super().ensure_python_env()
+            after_ensure(self)
+
+    return _as_base(CachedEnv, base)
+
+
+def python_record(tox_env: Any) -> Any:
+    """The ``Python`` record tox writes for this env when it creates it (``Python.python_cache``), as JSON reads it
+    back; known before the venv exists."""
+    return json.loads(json.dumps(tox_env.python_cache()))
+
+
+def _uv_venv_class() -> type[Any] | None:
+    try:
+        from tox_uv._venv import UvVenv
+    except ImportError:
+        return None
+    return UvVenv
+
+
+def is_uv_env(tox_env: Any) -> bool:
+    """Whether tox-uv creates this env (``uv venv``): its ``base_python`` is only the requested version."""
+    uv_venv = _uv_venv_class()
+    return uv_venv is not None and isinstance(tox_env, uv_venv)
+
+
+def _uv_find_command(tox_env: Any) -> list[str]:
+    """``uv python find`` with the request and preference tox-uv's ``create_python_env`` passes to ``uv venv`` (which
+    only considers system interpreters: ``--system``)."""
+    cmd = [str(tox_env.uv), "python", "find", "--system"]
+    if tox_env.conf["uv_python_preference"] != "none":
+        cmd.extend(["--python-preference", str(tox_env.conf["uv_python_preference"])])
+    cmd.append(str(tox_env.env_version_spec()))
+    return cmd
+
+
+#: uv's answers in this run, by request and environment (a run env and its ``.pkg`` usually ask the same)
+_UV_FOUND: dict[str, UvFind] = {}
+#: the variables that name a run's question to uv (the answer is a guess checked against uv's: leaving one out only
+#: costs a wrong guess; tox's per-run ones such as PYTHONHASHSEED would make every run a new question)
+_UV_QUESTION_VARS = ("PATH", "HOME", "UV_", "PYENV", "ASDF_", "MISE_", "CONDA")
+#: uv's last answers on this machine, in the cache folder: ``{request digest: interpreter path}``
+UV_ANSWERS_FILE = ".tox-uv-interpreters.json"
+
+
+class UvFind:
+    """``uv python find`` for one env's request, running in the background from :meth:`start` on; ``last`` is what
+    uv answered the same request the last time (a guess to go on with while uv answers)."""
+
+    def __init__(self, cmd: list[str], environ: dict[str, str], cwd: str, memo: str, answers: Path) -> None:
+        import subprocess
+
+        self.memo = memo
+        self._answers = answers
+        self._answer: str | None = None
+        self._proc: subprocess.Popen[str] | None = subprocess.Popen(
+            cmd, env=environ, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        found = _read_json(answers).get(memo)
+        self.last = found if isinstance(found, str) and os.path.isfile(found) else None
+
+    @classmethod
+    def start(cls, tox_env: Any, cache_path: Path) -> UvFind:
+        """uv's answer for this env, asked now unless an env of this run asked the same already."""
+        import hashlib
+
+        cmd = _uv_find_command(tox_env)
+        environ: dict[str, str] = dict(tox_env.environment_variables)
+        work = str(tox_env.core["work_dir"])
+        # PATH entries inside .tox (this run's env bin folders) do not change what uv finds among system interpreters
+        path = os.pathsep.join(part for part in environ.get("PATH", "").split(os.pathsep)
+                               if not (part == work or part.startswith(work + os.sep)))
+        shown = {**environ, "PATH": path}
+        question = sorted((k, v) for k, v in shown.items() if k.startswith(_UV_QUESTION_VARS))
+        memo = hashlib.sha256(json.dumps([cmd, question]).encode()).hexdigest()
+        if memo not in _UV_FOUND:
+            _UV_FOUND[memo] = cls(cmd, environ, str(tox_env.core["tox_root"]), memo, cache_path / UV_ANSWERS_FILE)
+        return _UV_FOUND[memo]
+
+    def result(self) -> str | None:
+        """The interpreter uv picks (waits for uv), None when uv finds none; remembered for the next run."""
+        if self._proc is not None:
+            proc, self._proc = self._proc, None
+            try:
+                out, _ = proc.communicate(timeout=120)
+            except Exception:  # a hung uv: no answer, the env is created as usual
+                proc.kill()
+                proc.communicate()
+                return None
+            lines = out.strip().splitlines()
+            self._answer = lines[-1].strip() if proc.returncode == 0 and lines else None
+            if self._answer is not None and self._answer != self.last:
+                answers = _read_json(self._answers)
+                answers[self.memo] = self._answer
+                with contextlib.suppress(OSError):  # only a guess for the next run
+                    _replace_text(self._answers, json.dumps(answers, indent=1, sort_keys=True))
+        return self._answer
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def base_interpreter(tox_env: Any, cache_path: Path) -> tuple[str | None, UvFind | None]:
+    """The interpreter the env's venv will be made from, before it exists: (a path, uv's answer still to check).
+
+    virtualenv: its own discovery (``base_python.extra["executable"]``), exact: nothing to check. tox-uv: uv
+    decides, so ``uv python find`` is asked the request ``uv venv`` gets, in the background (uv queries every
+    candidate; a pyenv shim costs a shell); the path is uv's last answer to that request, to go on with while uv
+    answers (the caller checks it before the env is used), or, the first time, uv's answer itself."""
+    if not is_uv_env(tox_env):
+        found = tox_env.base_python.extra.get("executable")
+        return (str(found) if found else None), None
+    answer = UvFind.start(tox_env, cache_path)
+    if answer.last is None:
+        return answer.result(), None
+    return answer.last, answer
+
+
+def fresh_prompt(tox_env: Any) -> str | None:
+    """The prompt tox's creator gives the env (tox-uv: ``--prompt=<root folder>[<env>]``; virtualenv: none, its
+    default follows the env folder's name, which a restore keeps)."""
+    if not is_uv_env(tox_env):
+        return None
+    return f"{tox_env.core._root.name}[{tox_env.name}]"
+
+
+def has_package_step(tox_env: Any) -> bool:
+    """Whether the run env's setup goes on to install a package (``RunToxEnv._setup_pkg``'s ``package`` step)."""
+    kind = str(tox_env.conf["package"] or "skip")
+    return kind in PACKAGE_TYPES_WITH_DEPS_STEP or kind in {"uv", "uv-editable"}
+
+
+def build_requires(tox_env: Any) -> Any:
+    """What a packaging env's first step installs (``PythonPackageToxEnv.requires()``: ``[build-system] requires``)."""
+    return tox_env.requires()
+
+
+def tool_files(tox_env: Any) -> list[str]:
+    """The top-level names tox put into the env dir before the venv is created (see :data:`PACKAGING_LOCK_FILE`)."""
+    env_dir = Path(tox_env.env_dir)
+    names = {INFO_FILE, PACKAGING_LOCK_FILE}
+    for name in ("env_log_dir", "env_tmp_dir"):
+        folder = Path(tox_env.conf[name])
+        if folder.parent == env_dir:
+            names.add(folder.name)
+    return sorted(names)
+
+
+def predicted_deps(tox_env: Any) -> Any:
+    """What the env's deps step will pass to ``tox_on_install`` (``PythonRun._install_deps``: the ``deps``
+    ``PythonDeps``; tox-uv's runner with ``uv_resolution`` and dependency groups: deps and groups in one list), known
+    before the venv exists; None when the env installs otherwise (``pylock``, ``--skip-env-install``)."""
+    if getattr(tox_env.options, "skip_env_install", False) or tox_env.conf["pylock"]:
+        return None
+    if is_uv_env(tox_env) and tox_env.id() == "uv-venv-runner":
+        groups = tox_env.conf["dependency_groups"]
+        if tox_env.conf["uv_resolution"] and groups:
+            from packaging.requirements import Requirement
+            from tox.tox_env.python.dependency_groups import resolve
+
+            try:
+                root = tox_env.core["package_root"]
+            except KeyError:
+                root = tox_env.core["tox_root"]
+            return [*(Requirement(line) for line in tox_env.conf["deps"].lines()), *resolve(root, groups)]
+    return tox_env.conf["deps"]
 
 
 def read_section(state: State, name: str) -> dict[str, Any]:
@@ -384,6 +610,7 @@ def problems() -> tuple[str, ...]:
             found.append("tox.provision._get_missing no longer reports missing requirements as before")
     except Exception as exc:  # any failure is what this check reports
         found.append(f"tox.provision._get_missing cannot be called: {exc!r}")
+    found.extend(_early_problems())
     runner = lock_runner_class()
     if runner is None:
         try:
@@ -526,4 +753,43 @@ def _package_problems() -> list[str]:
         found.append(f"tox's packaging env section is now named {PythonPackageToxEnv.__name__!r}")
     if "call_require_hooks" not in Pep517VenvPackager.__init__.__code__.co_names:
         found.append("tox's Pep517VenvPackager has no call_require_hooks any more")
+    return found
+
+
+def _early_problems() -> list[str]:
+    """Restoring in place of creating: ``Python.ensure_python_env`` creates through ``create_python_env`` after
+    comparing ``python_cache()``; the runners' creators take no arguments; tox-uv builds its ``uv venv`` request and
+    prompt as :func:`base_interpreter` and :func:`fresh_prompt` read them, and combines deps with groups under
+    ``uv_resolution`` as :func:`predicted_deps` does; a packaging env's first step installs ``requires()``."""
+    found: list[str] = []
+    from tox.tox_env.python.api import Python
+    from tox.tox_env.python.package import PythonPackageToxEnv
+    from tox.tox_env.python.runner import PythonRun
+    from tox.tox_env.python.virtual_env.api import VirtualEnv
+
+    names = Python.ensure_python_env.__code__.co_names
+    if not {"python_cache", "compare", "create_python_env"} <= set(names):
+        found.append("tox's Python.ensure_python_env no longer creates the venv through create_python_env after "
+                     "comparing python_cache()")
+    for cls in (VirtualEnv, _uv_venv_class()):
+        if cls is not None:
+            for method in ("create_python_env", "python_cache", "ensure_python_env"):
+                if _params(getattr(cls, method)) != ["self"]:
+                    found.append(f"{cls.__name__}.{method} no longer takes only self")
+    if "_install_deps" not in PythonRun._setup_env.__code__.co_names or \
+            "deps" not in PythonRun._install_deps.__code__.co_consts:
+        found.append("tox's PythonRun no longer installs the deps config as its deps step")
+    if {"requires", "_install"} - set(PythonPackageToxEnv._setup_env.__code__.co_names):
+        found.append("tox's packaging env no longer installs requires() as its first step")
+    uv_venv = _uv_venv_class()
+    if uv_venv is not None:
+        from tox_uv._run import UvVenvRunner
+
+        create = uv_venv.create_python_env.__code__
+        if not {"env_version_spec", "uv", "_root"} <= set(create.co_names) or \
+                "uv_python_preference" not in create.co_consts:
+            found.append("tox-uv's UvVenv.create_python_env no longer runs uv venv with env_version_spec(), "
+                         "uv_python_preference and a prompt named after the tox root")
+        if not {"uv_resolution", "dependency_groups", "deps"} <= set(UvVenvRunner._install_deps.__code__.co_consts):
+            found.append("tox-uv's UvVenvRunner._install_deps no longer combines deps and groups under uv_resolution")
     return found

@@ -97,11 +97,10 @@ def _command(args: Iterable[str]) -> list[str]:
 
 def _common(tox_env: ToxEnv, config: Config) -> dict[str, Any]:
     """Inputs every env type has: the runner, tox's record of its interpreter and creator, tool versions."""
-    info = internals.read_info(tox_env.env_dir)
     inputs: dict[str, Any] = {
         "runner": tox_env.id(),
         "runner_class": type(tox_env).__name__,
-        "tox_python": info.get(internals.SECTION_PYTHON),
+        "tox_python": internals.python_record(tox_env),  # what tox records (or has recorded) for the venv
         "tools": tool_versions(*TOOLS),
         "env": _env_vars(tox_env),
         "system_site_packages": bool(_conf(tox_env, "system_site_packages", False)),
@@ -139,8 +138,10 @@ def _local_requirement(line: str, root: Path) -> Path | None:
     return path if os.path.exists(path) else None
 
 
-def deps_key(tox_env: ToxEnv, arguments: Any, config: Config) -> KeyResult:
-    """The key of a ``PythonRun`` env (virtualenv or tox-uv ``uv-venv-runner``), just before its deps install."""
+def deps_key(tox_env: ToxEnv, arguments: Any, config: Config, *,
+             interpreter: Mapping[str, Any] | None = None) -> KeyResult:
+    """The key of a ``PythonRun`` env (virtualenv or tox-uv ``uv-venv-runner``) for the deps ``arguments`` of its
+    deps step; ``interpreter``: the identity of the base interpreter when the venv does not exist yet."""
     root = Path(tox_env.core["tox_root"])
     options, requirements = _requirements(arguments)
     constraints_conf = _conf(tox_env, "constraints")
@@ -182,7 +183,7 @@ def deps_key(tox_env: ToxEnv, arguments: Any, config: Config) -> KeyResult:
     frozen = unpinned([*wanted, *group_requirements, *package_requirements], constraints=pins) + local
     environ: Mapping[str, str] = tox_env.environment_variables
     originals = [*environ.values(), *options, *requirements, *constraints, *group_requirements]
-    return KeyResult(_build(tox_env, inputs, config), sorted(set(frozen), key=str.lower), originals,
+    return KeyResult(_build(tox_env, inputs, config, interpreter), sorted(set(frozen), key=str.lower), originals,
                      package_layer=package is not None and package["type"] != internals.DEPS_ONLY, exact=exact)
 
 
@@ -250,7 +251,8 @@ def _build_config(root: Path) -> str:
     return hashlib.sha256(canonical_json(parts).encode()).hexdigest()
 
 
-def package_env_key(tox_env: ToxEnv, requires: Any, config: Config) -> KeyResult:
+def package_env_key(tox_env: ToxEnv, requires: Any, config: Config, *,
+                    interpreter: Mapping[str, Any] | None = None) -> KeyResult:
     """The key of a packaging env (``.pkg``), at its first install step: the build backend's requirements, the
     build types it prepares for, the build configuration and the interpreter; the build itself runs every time."""
     options, requirements = _requirements(requires)
@@ -263,7 +265,7 @@ def package_env_key(tox_env: ToxEnv, requires: Any, config: Config) -> KeyResult
         "build_config": _build_config(_package_root(tox_env)),
     }
     environ: Mapping[str, str] = tox_env.environment_variables
-    return KeyResult(_build(tox_env, inputs, config), [], [*environ.values(), *options, *requirements])
+    return KeyResult(_build(tox_env, inputs, config, interpreter), [], [*environ.values(), *options, *requirements])
 
 
 def lock_key(tox_env: ToxEnv, sync_cmd: Sequence[str], config: Config) -> KeyResult:
@@ -279,8 +281,12 @@ def lock_key(tox_env: ToxEnv, sync_cmd: Sequence[str], config: Config) -> KeyRes
     return KeyResult(_build(tox_env, inputs, config))
 
 
-def _build(tox_env: ToxEnv, inputs: dict[str, Any], config: Config) -> Key:
-    python_env = cast("Python", tox_env)  # every env the plugin keys is a tox Python env
-    interpreter = interpreter_identity(python_env.env_python())
-    return build_key(interpreter=interpreter, inputs=placeholders(tox_env).apply(inputs), salt=config.salt,
+def _build(tox_env: ToxEnv, inputs: dict[str, Any], config: Config,
+           interpreter: Mapping[str, Any] | None = None) -> Key:
+    """The key; the interpreter is the env's own ``bin/python`` unless its base interpreter's identity is given (the
+    same document: the identity names the base executable either way)."""
+    if interpreter is None:
+        python_env = cast("Python", tox_env)  # every env the plugin keys is a tox Python env
+        interpreter = interpreter_identity(python_env.env_python())
+    return build_key(interpreter=dict(interpreter), inputs=placeholders(tox_env).apply(inputs), salt=config.salt,
                      tool=KEY_TOOL)

@@ -1,13 +1,17 @@
-"""What happens to one tox env in one run: restore before its first install step, store after a successful one.
+"""What happens to one tox env in one run: restore in place of creating its venv, store after a successful install.
 
 The two moments, for a ``PythonRun`` env (virtualenv, tox-uv ``uv-venv-runner``):
 
-- **restore**, in ``tox_on_install`` of the ``deps`` step, only when tox has no deps recorded (a fresh env) and the
-  user did not ask for ``-r``: the first time the step fires, and also in the setup tox repeats after its own
-  recreate (deps removed: branch switching) when the key predicts every layer exactly. The cached env replaces the
-  fresh one; its ``.tox-info.json`` gets this run's ``ToxEnv``/``Python`` sections, so the installer, which re-reads
-  the file, finds the deps, dependency groups and the package's own dependencies installed and skips them. tox then
-  installs only the package under test, from this checkout.
+- **restore**, in place of creating the venv (:func:`before_create`, see ``early``): tox creates a venv only for an
+  env without a ``Python`` record, and by then every input of the key is known (config, package metadata, the base
+  interpreter), so on a hit the entry goes where the venv would be and tox's creator never runs; tox writes its
+  ``Python`` record as if it had created the env, and the entry's install records are merged back after that, so
+  the installer finds the deps, dependency groups and the package's own dependencies installed and skips them. tox
+  then installs only the package under test, from this checkout. Never with ``-r``; in the setup tox repeats after
+  its own recreate (deps removed: branch switching) only when the key predicts every layer exactly. Where the key
+  cannot be known before the venv exists, the restore happens as before, in ``tox_on_install`` of the ``deps`` step,
+  over the fresh venv. tox reusing an env that only lacks added deps is made to recreate it when the cache holds the
+  env with them (:func:`_switch_to_entry`).
 - **store**, on a miss, as soon as the env's own layers are installed. With a package, that is in ``tox_on_install``
   of the package: the plugin runs tox's own ``install_package_deps`` step first (the installer records it as it
   always does), stores, and tox's installer then finds the package's deps installed and installs only the package.
@@ -15,7 +19,8 @@ The two moments, for a ``PythonRun`` env (virtualenv, tox-uv ``uv-venv-runner``)
   a step's section after that step succeeded, so a failed install stores nothing. The entry gets the env without
   ``log/``, ``tmp/`` and the package-under-test sections of ``.tox-info.json``.
 
-A packaging env (``.pkg``) is restored at its ``requires`` step and stored at its teardown (after the build, without
+A packaging env (``.pkg``) is restored in place of its venv too (keyed at that moment by ``[build-system]``'s
+requires, the build configuration and the interpreter) and stored at its teardown (after the build, without
 ``dist/`` and ``.meta/``); tox still runs the build in this checkout. Where a restored entry's record differs from
 what tox computes, tox's own rules decide (install what was added, recreate on removals) and the plugin replaces the
 entry with the env tox ends up with.
@@ -45,6 +50,7 @@ from venvcache_core import (
     describe_not_stored,
     describe_restore,
     describe_store,
+    interpreter_identity,
 )
 
 from . import _tox_internals as internals
@@ -77,6 +83,8 @@ LABEL = ""
 # -- when the cache applies -----------------------------------------------------------------------------------------
 def _active(tox_env: ToxEnv) -> Config | None:
     """The validated config when the cache applies to this env in this run, else None (warned once if broken)."""
+    if RUN.state(tox_env).failed:
+        return None  # said once already: this env goes on uncached in this run
     problems = internals.problems()
     if problems:
         RUN.warn_once("venv cache off: this tox/tox-uv changed internals venvcache relies on: " + "; ".join(problems)
@@ -94,8 +102,8 @@ def _active(tox_env: ToxEnv) -> Config | None:
 
 
 def _guard(tox_env: ToxEnv, what: str, action: Callable[[], None]) -> None:
-    """Run one cache action; any failure becomes one warning line and the env goes on uncached (tox's own outcomes,
-    such as the ``Fail`` of a required hit that missed, pass through)."""
+    """Run one cache action; any failure becomes one warning line and the env goes on uncached in this run (tox's
+    own outcomes, such as the ``Fail`` of a required hit that missed, pass through)."""
     from tox.tox_env.errors import Fail, Recreate, Skip
 
     try:
@@ -104,11 +112,11 @@ def _guard(tox_env: ToxEnv, what: str, action: Callable[[], None]) -> None:
         raise
     except VenvCacheError as exc:
         LOG.warning("venv cache %s failed, installing as usual: %s", what, exc)
-        RUN.state(tox_env).pending = False
+        RUN.state(tox_env).pending, RUN.state(tox_env).failed = False, True
     except Exception as exc:  # the cache must never break a tox run
         LOG.warning("venv cache %s failed, installing as usual: %s: %s", what, type(exc).__name__, exc)
         LOG.debug("venv cache %s failure", what, exc_info=True)
-        RUN.state(tox_env).pending = False
+        RUN.state(tox_env).pending, RUN.state(tox_env).failed = False, True
 
 
 def _warn_unpinned(config: Config, state: EnvState, result: KeyResult) -> None:
@@ -123,23 +131,37 @@ def _warn_unpinned(config: Config, state: EnvState, result: KeyResult) -> None:
 
 
 # -- restore --------------------------------------------------------------------------------------------------------
-def _restore(tox_env: ToxEnv, config: Config, state: EnvState, key: Key, originals: Sequence[str]) -> bool:
-    """Put the cached env in place of the fresh one; True on a hit (then tox skips the install)."""
+def _restore(tox_env: ToxEnv, config: Config, state: EnvState, key: Key, originals: Sequence[str], *,
+             missed: RestoreResult | None = None) -> bool:
+    """Put the cached env in place of the fresh one; True on a hit (then tox skips the install). ``missed``: this
+    key's restore already missed in this setup, before tox created the venv (reported now, not asked again)."""
     env_dir = Path(tox_env.env_dir)
     current = internals.read_info(env_dir)  # this run's ToxEnv/Python sections, as tox just wrote them
     fresh_prompt = read_prompt(env_dir)  # tox-uv's ``<this checkout>[<env>]``
-    result = Cache.from_config(config).restore(key, env_dir, project_root=tox_env.core["tox_root"])
+    result = missed if missed is not None else Cache.from_config(config).restore(
+        key, env_dir, project_root=tox_env.core["tox_root"])
     if not result.hit:
         LOG.warning("%s", describe_restore(result, label=LABEL))
         _required(tox_env, result)
         return False
-    internals.write_info(env_dir, internals.adopt_info(internals.read_info(env_dir), current, originals))
-    set_prompt(env_dir, fresh_prompt)
+    _adopt(tox_env, state, current, fresh_prompt, originals)
+    LOG.warning("%s", describe_restore(result, label=LABEL))
+    return True
+
+
+def _adopt(tox_env: ToxEnv, state: EnvState, current: dict[str, Any], prompt: str | None, originals: Sequence[str],
+           *, before_create: bool = False) -> None:
+    """A restored env becomes this run's: tox's ``ToxEnv``/``Python`` records with the entry's install records, this
+    checkout's prompt, tox's ``tmp``/``log`` folders."""
+    env_dir = Path(tox_env.env_dir)
+    entry = internals.read_info(env_dir)
+    internals.write_info(env_dir, internals.adopt_info(entry, current, originals))
+    if before_create:  # tox writes its Python record over the file next: merged again after that (after_ensure)
+        state.adopted = (entry, list(originals))
+    set_prompt(env_dir, prompt)
     for folder in (tox_env.conf["env_tmp_dir"], tox_env.conf["env_log_dir"]):
         Path(folder).mkdir(parents=True, exist_ok=True)
     state.restored = True
-    LOG.warning("%s", describe_restore(result, label=LABEL))
-    return True
 
 
 def _begin(tox_env: ToxEnv, config: Config, state: EnvState, result: KeyResult, *, may_restore: bool) -> None:
@@ -148,8 +170,10 @@ def _begin(tox_env: ToxEnv, config: Config, state: EnvState, result: KeyResult, 
     state.key = key
     state.package_layer = result.package_layer
     refresh = settings_mod.refresh(tox_env)
+    early, missed, state.early, state.early_miss = state.early, state.early_miss, None, None
     if may_restore and not refresh:
-        if _restore(tox_env, config, state, key, result.originals):
+        already = missed if early is not None and early.key == key else None
+        if _restore(tox_env, config, state, key, result.originals, missed=already):
             return
         partial.restore_nearest(tox_env, config, result)  # the nearest entry, for the install to finish
     else:
@@ -161,6 +185,115 @@ def _begin(tox_env: ToxEnv, config: Config, state: EnvState, result: KeyResult, 
     state.pending = True
     state.started = time.perf_counter()
     LOG.info("venv cache key %s: %s", key.short, canonical_json(key.document))
+
+
+def before_create(tox_env: ToxEnv) -> bool:
+    """tox is about to create the env's venv: restore the entry in its place when the key's inputs are all known
+    already; True on a hit (tox's creator is skipped). Not with ``-r`` or a refresh; in the setup tox repeats after
+    its own recreate only by the rules of the first install step (a run env, not restored before in this run, whose
+    key predicts every layer exactly); else the first install step decides, as on any miss."""
+    state = RUN.state(tox_env)
+    state.early = state.early_miss = None
+    again = state.first_step_seen  # tox's second setup, after its recreate
+    packaging = internals.is_packaging_env(tox_env)
+    if again and (state.restored or packaging):
+        return False
+    config = _active(tox_env)
+    if config is None or tox_env.conf["recreate"] or settings_mod.refresh(tox_env):
+        return False
+    restored = False
+
+    def attempt(python: str, answer: internals.UvFind | None) -> bool:
+        """Key the env for this base interpreter and restore its entry; True on a hit (or when nothing is keyed)."""
+        nonlocal restored
+        identity = Cache.from_config(config).interpreter_identity(python)
+        if packaging:
+            result = package_env_key(tox_env, internals.build_requires(tox_env), config, interpreter=identity)
+        else:
+            arguments = internals.predicted_deps(tox_env)
+            if arguments is None:
+                return True
+            result = deps_key(tox_env, arguments, config, interpreter=identity)
+            if not _installs_something(result) or (again and not result.exact):
+                return True
+        state.early = result
+        env_dir = Path(tox_env.env_dir)
+        current = internals.read_info(env_dir)  # the ToxEnv record tox wrote for this run
+        found = Cache.from_config(config).restore(result.key, env_dir, project_root=tox_env.core["tox_root"],
+                                                  tool_files=internals.tool_files(tox_env))
+        if not found.hit:
+            state.early_miss = found  # the first install step reports it and goes on as on any miss
+            return False
+        _adopt(tox_env, state, current, internals.fresh_prompt(tox_env), result.originals, before_create=True)
+        if answer is not None:  # uv's last answer was the guess: compared with today's before the env is used
+            state.uv_check = (answer, identity)
+            state.check_at_package = not packaging and internals.has_package_step(tox_env)
+        LOG.warning("%s", describe_restore(found, label=LABEL))
+        _warn_unpinned(config, state, result)
+        state.key, state.package_layer = result.key, result.package_layer
+        if packaging:
+            state.section, state.steps = internals.SECTION_PACKAGE_ENV, {internals.REQUIRES_STEP}
+        else:
+            state.steps = {internals.DEPS_STEP}
+        restored = True
+        return True
+
+    def act() -> None:
+        python, answer = internals.base_interpreter(tox_env, config.cache_path)
+        if python is None or attempt(python, answer) or answer is None:
+            return
+        picked = answer.result()  # the guess missed: uv's own answer may not
+        if picked is not None and picked != python:
+            state.early = state.early_miss = None
+            attempt(picked, None)
+
+    _guard(tox_env, "restore", act)
+    return restored
+
+
+def check_interpreter(tox_env: ToxEnv, *, in_setup: bool = True) -> None:
+    """The env was restored for the interpreter uv picked the last time: now that uv answered for this run, a
+    different pick makes tox recreate the env (its own ``Recreate``; the second setup creates it as usual). Outside
+    the setup, where tox cannot recreate, it is one warning."""
+    state = RUN.state(tox_env)
+    check, state.uv_check = state.uv_check, None
+    if check is None:
+        return
+    answer, identity = check
+    python = answer.result()
+    config = _active(tox_env)
+    try:
+        same = python is not None and (interpreter_identity(python) if config is None else
+                                       Cache.from_config(config).interpreter_identity(python)) == identity
+    except VenvCacheError:
+        same = False
+    if same:
+        return
+    why = (f"uv picks {python or 'no interpreter'} for this env now, not {identity.get('base_executable')} the venv "
+           "cache restored it for")
+    if not in_setup:
+        LOG.warning("venv cache: %s; run tox with -r to create the env anew", why)
+        return
+    from tox.tox_env.errors import Recreate
+
+    raise Recreate(why)
+
+
+def after_ensure(tox_env: ToxEnv) -> None:
+    """tox wrote its ``Python`` record over the restored env's ``.tox-info.json``: put the entry's records back."""
+    state = RUN.state(tox_env)
+    if state.adopted is None:
+        return
+    (entry, originals), state.adopted = state.adopted, None
+    env_dir = Path(tox_env.env_dir)
+    internals.write_info(env_dir, internals.adopt_info(entry, internals.read_info(env_dir), originals))
+
+
+def _installs_something(result: KeyResult) -> bool:
+    """Whether the env's install steps put anything into it (a bare venv is as fast to create as to restore)."""
+    inputs = result.key.document["inputs"]
+    return bool(inputs["deps"]["requirements"] or inputs["deps"]["options"] or inputs["dependency_groups"]["names"]
+                or inputs["package"])
 
 
 def _required(tox_env: ToxEnv, result: RestoreResult) -> None:
@@ -184,6 +317,10 @@ def _second_setup(state: EnvState) -> bool:
 def on_deps(tox_env: ToxEnv, arguments: Any) -> None:
     """``tox_on_install(PythonRun, deps)``: restore on a hit, else arm the store."""
     state = RUN.state(tox_env)
+    if state.deps_added:
+        state.deps_added = False
+        _guard(tox_env, "restore", lambda: _switch_to_entry(tox_env, arguments))
+        return
     again = _second_setup(state)
     config = _active(tox_env)
     if config is None:
@@ -193,10 +330,8 @@ def on_deps(tox_env: ToxEnv, arguments: Any) -> None:
 
     def act() -> None:
         result = deps_key(tox_env, arguments, config)
-        inputs = result.key.document["inputs"]
-        if not (inputs["deps"]["requirements"] or inputs["deps"]["options"] or inputs["dependency_groups"]["names"]
-                or inputs["package"]):
-            return  # nothing is installed: a bare venv is as fast to create as to restore
+        if not _installs_something(result):
+            return
         _warn_unpinned(config, state, result)
         state.steps = {internals.DEPS_STEP}
         recreate = bool(tox_env.conf["recreate"])
@@ -211,6 +346,21 @@ def on_deps(tox_env: ToxEnv, arguments: Any) -> None:
         _begin(tox_env, config, state, result, may_restore=may_restore)
 
     _guard(tox_env, "restore", act)
+
+
+def _switch_to_entry(tox_env: ToxEnv, arguments: Any) -> None:
+    """tox reuses the env and is about to install the deps added since it was made (a branch switch): when the cache
+    holds the env for this run's deps and the key predicts its every layer, make tox recreate the env (its own
+    ``Recreate``), whose second setup restores that entry in place of the venv; else tox installs the additions."""
+    config = _active(tox_env)
+    if config is None or tox_env.conf["recreate"] or settings_mod.refresh(tox_env):
+        return
+    result = deps_key(tox_env, arguments, config)
+    if not result.exact or not Cache.from_config(config).is_complete(result.key.digest):
+        return
+    from tox.tox_env.errors import Recreate
+
+    raise Recreate(f"deps were added and the venv cache holds the env with them ({result.key.short})")
 
 
 def on_install(tox_env: ToxEnv, arguments: Any, section: str, of_type: str) -> None:

@@ -53,7 +53,9 @@ def _never_fails(hook: F) -> F:
 @impl(trylast=True)
 @_never_fails
 def tox_register_tox_env(register: ToxEnvRegister) -> None:
-    """Wrap tox-uv's ``uv-venv-lock-runner`` (registered by tox-uv before us: trylast)."""
+    """Wrap the env types whose venv the cache can restore in place of creating it, and tox-uv's
+    ``uv-venv-lock-runner`` (registered by tox and tox-uv before us: trylast)."""
+    _wrap_early(register)
     base = internals.lock_runner_class()
     if base is None or internals.lock_runner_problems(base):
         return
@@ -67,6 +69,25 @@ def tox_register_tox_env(register: ToxEnvRegister) -> None:
         register.add_run_env(wrap(current))
 
 
+def _wrap_early(register: ToxEnvRegister) -> None:
+    """``virtualenv``/``uv-venv-runner`` and their packaging env types, when tox's internals are as expected."""
+    from tox.tox_env.python.api import Python
+
+    if internals.problems():
+        return  # the plugin is off in this run (and says why at the first env)
+    from .early import wrap
+
+    for ids, lookup, add in ((internals.EARLY_RUN_ENVS, register.runner, register.add_run_env),
+                             (internals.EARLY_PACKAGE_ENVS, register.package, register.add_package_env)):
+        for env_id in ids:
+            try:
+                current: Any = lookup(env_id)
+            except KeyError:
+                continue  # tox-uv not installed
+            if issubclass(current, Python) and not getattr(current, "venvcache_wrapped", False):
+                add(wrap(current))
+
+
 @impl
 def tox_add_option(parser: ToxParser) -> None:
     """``--no-venv-cache`` and ``--venv-cache-refresh``."""
@@ -77,15 +98,23 @@ def tox_add_option(parser: ToxParser) -> None:
 @_never_fails
 def tox_add_core_config(core_conf: ConfigSet, state: State) -> None:
     """A new run: ``[virtualenv-cache]`` is read at the first env that needs the cache. When tox is about to provision
-    ``.tox/.tox`` for ``requires`` the host does not meet, say once that the provisioned tox caches nothing unless
-    venvcache is among those ``requires`` (the plugin cannot add itself: the index may not have this build)."""
+    ``.tox/.tox`` for ``requires`` the host does not meet, add venvcache (this build) to what it provisions, so the
+    provisioned tox caches its envs too; where no pin to this build can be made, say once how to add it."""
     run_state.configure(state)
     requires = core_conf["requires"]
     unmet = internals.unmet_requires(requires)
-    if unmet and not any(getattr(req, "name", "").lower() == "venvcache" for req in requires):
-        logging.getLogger("tox_venvcache").warning(
-            "venv cache off in this run: tox provisions .tox/.tox for requires the host does not meet (%s), and that "
-            "tox has no venvcache; add venvcache to requires in [tox] to cache its envs", ", ".join(unmet))
+    if not unmet or any(getattr(req, "name", "").lower() == "venvcache" for req in requires):
+        return
+    from .provision import carry_plugin
+
+    log = logging.getLogger("tox_venvcache")
+    added = carry_plugin(requires)
+    if added is not None and any(req is added for req in core_conf["requires"]):  # tox provisions from this list
+        log.warning("venv cache: tox provisions .tox/.tox for requires the host does not meet (%s); venvcache is "
+                    "provisioned with it (%s)", ", ".join(unmet), added)
+        return
+    log.warning("venv cache off in this run: tox provisions .tox/.tox for requires the host does not meet (%s), and "
+                "that tox has no venvcache; add venvcache to requires in [tox] to cache its envs", ", ".join(unmet))
 
 
 @impl
@@ -103,7 +132,14 @@ def tox_on_install(tox_env: ToxEnv, arguments: Any, section: str, of_type: str) 
     run_env = isinstance(tox_env, RunToxEnv)
     if not run_env and not internals.is_packaging_env(tox_env):
         return
-    if _reused(tox_env, section, of_type):
+    env_state = run_state.RUN.envs.get(tox_env)
+    if env_state is not None and env_state.uv_check is not None and (
+            not env_state.check_at_package
+            or (section, of_type) == (internals.SECTION_RUN_ENV, internals.PACKAGE_STEP)):
+        from . import lifecycle
+
+        lifecycle.check_interpreter(tox_env)
+    if _reused(tox_env, arguments, section, of_type):
         return
     from . import lifecycle
 
@@ -115,18 +151,21 @@ def tox_on_install(tox_env: ToxEnv, arguments: Any, section: str, of_type: str) 
         lifecycle.on_install(tox_env, arguments, section, of_type)
 
 
-def _reused(tox_env: ToxEnv, section: str, of_type: str) -> bool:
+def _reused(tox_env: ToxEnv, arguments: Any, section: str, of_type: str) -> bool:
     """The fast path of an env tox reuses (nothing recorded by the plugin for it in this run): True when the hook has
-    nothing to do. At the env's first step that is tox's own record of the step; at a later one, no restore and no
-    pending store."""
+    nothing to do. At the env's first step that is tox's own record of the step (unless tox is about to install
+    added deps into it: the cache may hold the env with them); at a later one, no restore and no pending store."""
     env_state = run_state.RUN.state(tox_env)
     first = (section, of_type) in {(internals.SECTION_RUN, internals.DEPS_STEP),
                                    (internals.SECTION_PACKAGE_ENV, internals.REQUIRES_STEP)}
     if first:
-        if env_state.first_step_seen or internals.recorded_step(internals.read_info(tox_env.env_dir), section,
-                                                                of_type) is None:
+        info = internals.read_info(tox_env.env_dir)
+        if env_state.first_step_seen or internals.recorded_step(info, section, of_type) is None:
             return False
         env_state.first_step_seen = True  # tox's second setup after its recreate must know it is one
+        if section == internals.SECTION_RUN and internals.deps_only_added(info, arguments):
+            env_state.deps_added = True
+            return False
         return True
     return not (env_state.restored or _store_due(tox_env))
 
@@ -141,6 +180,11 @@ def _store_due(tox_env: ToxEnv) -> bool:
 @_never_fails
 def tox_before_run_commands(tox_env: ToxEnv) -> None:
     """Store an env that had no package to install (``skip_install``, ``no_package``)."""
+    found = run_state.RUN.envs.get(tox_env)
+    if found is not None and found.uv_check is not None:
+        from . import lifecycle
+
+        lifecycle.check_interpreter(tox_env, in_setup=False)
     if _store_due(tox_env):
         from . import lifecycle
 

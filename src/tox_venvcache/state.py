@@ -18,9 +18,10 @@ if TYPE_CHECKING:
     from tox.session.state import State
     from tox.tox_env.api import ToxEnv
 
-    from venvcache_core import Key
+    from venvcache_core import Key, RestoreResult
 
     from .config import Settings
+    from .key import KeyResult
 
 LOG = logging.getLogger("tox_venvcache")
 
@@ -42,6 +43,15 @@ class EnvState:
     warned_unpinned: bool = False
     started: float | None = None  # perf_counter at the miss: the install the plugin watches starts
     build_seconds: float | None = None  # what the store recorded as this env's build time
+    failed: bool = False  # a cache action failed (warned): the env goes on uncached in this run
+    uv_check: tuple[Any, dict[str, Any]] | None = None  # (UvFind, identity): uv's answer, not yet compared with
+    # the interpreter of the entry restored in place of the venv
+    check_at_package: bool = False  # compare it at the package step (else at the env's first install step)
+    deps_added: bool = False  # tox is about to install added deps into the env it reuses
+    early: KeyResult | None = None  # the key computed before the venv existed, when its restore missed
+    early_miss: RestoreResult | None = None  # that restore's miss (the first install step reports it, asks no more)
+    adopted: tuple[dict[str, Any], list[str]] | None = None  # the entry's .tox-info.json and this run's originals:
+    # merged with tox's own records once tox wrote its Python section
 
 
 class _Run:
@@ -70,8 +80,6 @@ class _Run:
 
 
 RUN = _Run()
-
-
 
 
 def configure(tox_state: State) -> None:

@@ -43,7 +43,7 @@ from .manifest import Manifest, scan
 from .nearest import Accept, installed_distributions, nearest_entry
 from .relocate import path_forms, relocation_map, rewrite
 from .stats import COUNTERS, Counters
-from .verify import ManifestCheck, diff, meta_problem, remember_identity
+from .verify import ManifestCheck, diff, known_identity, meta_problem, remember_identity
 
 if TYPE_CHECKING:
     from .remote import Remote
@@ -480,13 +480,29 @@ class Cache:
             return None
         return project
 
+    def interpreter_identity(self, python: str | os.PathLike[str]) -> dict[str, Any]:
+        """:func:`.key.interpreter_identity` of an interpreter, from the memo of interpreters probed before (by the
+        file it resolves to, unchanged) instead of starting it; a new probe of a base interpreter is remembered."""
+        path = Path(python)
+        found = known_identity(self.interpreters, path)
+        if found is not None:
+            return found
+        identity = interpreter_identity(path)
+        # only a file that is the interpreter itself: a shim (pyenv) answers by its environment, not by its file
+        if os.path.realpath(path) == identity.get("base_executable") and self.path.is_dir():
+            remember_identity(self.interpreters, path, identity)
+        return identity
+
     # -- restore -----------------------------------------------------------------------------------------------
     def restore(self, key: Key | str, dest: str | os.PathLike[str], *,
-                project_root: str | os.PathLike[str] | None = None) -> RestoreResult:
+                project_root: str | os.PathLike[str] | None = None,
+                tool_files: Collection[str] = ()) -> RestoreResult:
         """Put the env cached under ``key`` at ``dest``; on a miss (or a bad entry) ``dest`` is left untouched.
 
         The copy is staged next to ``dest``, relocated, health-checked, then swapped in by rename; only then is the
-        old env deleted. A failing entry is quarantined (removed) and reported as a miss.
+        old env deleted. A failing entry is quarantined (removed) and reported as a miss. ``tool_files``: top-level
+        names a tool puts into ``dest`` before it creates the env there (tox's ``log``, ``tmp``, ``.tox-info.json``);
+        a ``dest`` holding only those is replaced like an empty one.
         """
         return self._restore(key, dest, project_root, partial=False)
 
@@ -498,7 +514,7 @@ class Cache:
         digest = check_key(str(key))
         target = Path(os.path.abspath(dest))
         self._prepare()  # a cache dir that cannot be used is an error now, not a silent miss and a failing store
-        self._check_dest(target)
+        self._check_dest(target, frozenset(tool_files))
         if not self.is_complete(digest) and not (self.remote is not None and self.remote.fetch_into(self, digest)):
             self.counters.add(misses=1)
             return self._explained(key, _miss(digest, target, MissReason.NO_ENTRY, "no entry"))
@@ -631,7 +647,7 @@ class Cache:
         return RestoreResult(True, digest, target, bytes=int(meta.get("bytes", 0)), files=int(meta.get("files", 0)),
                              link_mode=used)
 
-    def _check_dest(self, target: Path) -> None:
+    def _check_dest(self, target: Path, tool_files: frozenset[str] = frozenset()) -> None:
         """Refuse a destination whose replacement would destroy something that is not a virtual environment."""
         if "\0" in str(target) or not target.name:
             raise VenvCacheError(f"{str(target)!r:.120} cannot be a virtual environment's path",
@@ -643,7 +659,8 @@ class Cache:
         if os.path.islink(target) or not os.path.lexists(target):
             return  # a symlink is replaced, never followed
         try:
-            usable = target.is_dir() and ((target / "pyvenv.cfg").is_file() or not any(target.iterdir()))
+            usable = target.is_dir() and ((target / "pyvenv.cfg").is_file()
+                                          or all(item.name in tool_files for item in target.iterdir()))
         except OSError:
             usable = False
         if not usable:

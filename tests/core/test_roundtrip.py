@@ -7,9 +7,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 from coresupport import MakeVenv, run
 
-from venvcache_core import Cache, MissReason, build_key, interpreter_identity, venv_python
+from venvcache_core import Cache, MissReason, VenvCacheError, build_key, interpreter_identity, venv_python
 
 
 def key_for(env: Path, salt: str = "") -> object:
@@ -90,6 +91,26 @@ def test_restore_replaces_an_existing_env(tmp_path: Path, make_venv: MakeVenv, c
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".") and p.name != ".venv"] == []
 
 
+def test_restore_in_place_of_a_tools_bookkeeping(tmp_path: Path, make_venv: MakeVenv, cache: Cache) -> None:
+    """A tool writes its own files into the env dir before it would create the venv (tox: ``.tox-info.json``,
+    ``log/``, ``tmp/``): a restore that names them replaces them as an empty folder; anything else is refused."""
+    env = make_venv(tmp_path / ".venv")
+    key = key_for(env)
+    cache.store(key, env)
+    dest = tmp_path / ".tox" / "py"
+    (dest / "log").mkdir(parents=True)
+    (dest / ".tox-info.json").write_text("{}")
+    with pytest.raises(VenvCacheError, match="not a virtual environment"):
+        cache.restore(key, dest)
+    assert cache.restore(key, dest, tool_files=["log", "tmp", ".tox-info.json"]).hit
+    assert (dest / "pyvenv.cfg").is_file() and not (dest / "log").exists()
+    (dest / "pyvenv.cfg").unlink()
+    (dest / "notes.txt").write_text("mine")
+    with pytest.raises(VenvCacheError, match="not a virtual environment"):
+        cache.restore(key, dest, tool_files=["log", "tmp", ".tox-info.json"])
+    assert (dest / "notes.txt").read_text() == "mine"
+
+
 def test_miss_leaves_destination_alone(tmp_path: Path, make_venv: MakeVenv, cache: Cache) -> None:
     env = make_venv(tmp_path / ".venv")
     result = cache.restore("0" * 64, env)
@@ -105,3 +126,29 @@ def test_second_writer_of_a_key_discards_its_copy(tmp_path: Path, make_venv: Mak
     assert not again.stored
     assert list((cache.path / ".tmp").iterdir()) == []
     assert len(cache.entries()) == 1
+
+
+def test_interpreter_identity_is_remembered_for_interpreters_not_shims(tmp_path: Path, cache: Cache,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A base interpreter's identity is probed once and then read from the cache's memo (while its file is
+    unchanged); a shim (a script that starts some interpreter, as pyenv's do) is probed every time."""
+    import sys
+
+    from venvcache_core import key as key_mod
+
+    cache.path.mkdir(parents=True, exist_ok=True)
+    python = os.path.realpath(sys.executable)
+    first = cache.interpreter_identity(python)
+    assert first == interpreter_identity(python)
+    shim = tmp_path / "python-shim"
+    shim.write_text(f"#!/bin/sh\nexec {python} \"$@\"\n")
+    shim.chmod(0o755)
+    assert cache.interpreter_identity(shim) == first
+
+    def no_probe(*args: object) -> str:
+        raise AssertionError("probed again")
+
+    monkeypatch.setattr(key_mod, "_probe", no_probe)
+    assert cache.interpreter_identity(python) == first  # from the memo
+    with pytest.raises(AssertionError, match="probed again"):
+        cache.interpreter_identity(shim)

@@ -119,18 +119,33 @@ cache_path = {cache}
 BACKENDS = ("hatchling", "hatch-vcs", "setuptools-scm", "editables", "setuptools")
 
 
+def download_into(wheelhouse: Path, marker: str, what: str, requirements: list[str]) -> Path:
+    """``pip download`` these requirements (wheels, with their dependencies) into the wheelhouse once per session
+    and worker, from the configured index; the tox runs themselves stay offline. Skips the test when it cannot."""
+    done = wheelhouse / marker
+    if not done.exists():
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--dest",
+                               str(wheelhouse), *requirements], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            pytest.skip(f"{what} cannot be downloaded here: {proc.stderr.strip()[-300:]}")
+        done.write_text("\n".join(requirements))
+    return wheelhouse
+
+
 @pytest.fixture(scope="session")
 def backend_wheelhouse(wheelhouse: Path) -> Path:
-    """The wheelhouse with the build backends of :data:`BACKENDS` and their dependencies (``pip download``, once per
-    session and worker); the tox runs themselves stay offline."""
-    marker = wheelhouse / ".backends"
-    if not marker.exists():
-        proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--dest",
-                               str(wheelhouse), *BACKENDS], capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            pytest.skip(f"build backends cannot be downloaded here: {proc.stderr.strip()[-300:]}")
-        marker.write_text("\n".join(BACKENDS))
-    return wheelhouse
+    """The wheelhouse with the build backends of :data:`BACKENDS` and their dependencies."""
+    return download_into(wheelhouse, ".backends", "build backends", list(BACKENDS))
+
+
+@pytest.fixture(scope="session")
+def tox_wheelhouse(backend_wheelhouse: Path) -> Path:
+    """The wheelhouse with this host's tox and virtualenv and their dependencies, so tox can provision ``.tox/.tox``
+    offline."""
+    from importlib.metadata import version
+
+    return download_into(backend_wheelhouse, ".tox-provision", "tox",
+                         [f"tox=={version('tox')}", f"virtualenv=={version('virtualenv')}"])
 
 
 @pytest.fixture(scope="session")

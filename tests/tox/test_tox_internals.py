@@ -7,6 +7,7 @@ naming the same problem); update ``_tox_internals.py`` and the end-to-end tests 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,3 +108,87 @@ def test_info_sections_for_an_entry_and_a_restore(tmp_path: Path) -> None:
     assert internals.deps_recorded(adopted)
     assert internals.steps_recorded(adopted, {"deps", "dependency-groups"})
     assert not internals.steps_recorded({"PythonRun": {}}, {"deps"})
+
+
+def test_env_wrappers_keep_identity() -> None:
+    """The plugin re-registers the env types it restores in place of creating their venv: same class name (tox
+    records it) and id, a subclass overriding exactly the two methods it needs; the lock runner keeps its wrapper."""
+    from tox.tox_env.python.virtual_env.package.pyproject import Pep517VirtualEnvPackager
+    from tox.tox_env.python.virtual_env.runner import VirtualEnvRunner
+    from tox.tox_env.register import ToxEnvRegister
+
+    from tox_venvcache import plugin
+
+    register = ToxEnvRegister()
+    runners: list[Any] = [VirtualEnvRunner]
+    packagers: list[Any] = [Pep517VirtualEnvPackager]
+    try:
+        from tox_uv._package import UvVenvPep517Packager
+        from tox_uv._run import UvVenvRunner
+    except ImportError:
+        pass
+    else:
+        runners.append(UvVenvRunner)
+        packagers.append(UvVenvPep517Packager)
+    for runner in runners:
+        register.add_run_env(runner)
+    for packager in packagers:
+        register.add_package_env(packager)
+    for _ in range(2):  # a second registration wraps nothing twice
+        plugin.tox_register_tox_env(register)
+        for base, wrapped in [*((b, register.runner(b.id())) for b in runners),
+                              *((b, register.package(b.id())) for b in packagers)]:
+            assert wrapped.__mro__[1] is base, base
+            assert wrapped.__name__ == base.__name__ and wrapped.id() == base.id()
+            assert {"create_python_env", "ensure_python_env"} <= set(vars(wrapped))
+
+
+def test_deps_only_added(tmp_path: Path) -> None:
+    """tox installs the additions into an env it reuses only when the recorded requirements are a strict subset and
+    the options are the same (else it recreates, or there is nothing to do)."""
+    from tox.tox_env.python.pip.req_file import PythonDeps
+
+    def info(*requirements: str, options: tuple[str, ...] = ()) -> dict[str, Any]:
+        return {"PythonRun": {"deps": {"options": list(options), "requirements": list(requirements)}}}
+
+    deps = PythonDeps("a==1\nb\n", root=tmp_path)
+    assert internals.deps_only_added(info("a==1"), deps)
+    assert not internals.deps_only_added(info("a==1", "b"), deps)  # the same: tox's own reuse
+    assert not internals.deps_only_added(info("a==1", "c"), deps)  # a removal: tox recreates
+    assert not internals.deps_only_added(info("a==1", options=("--pre",)), deps)
+    assert not internals.deps_only_added({}, deps)
+    assert not internals.deps_only_added(info("a==1"), ["a==1", "b"])  # not a PythonDeps
+
+
+def test_a_restore_for_another_interpreter_than_uv_picks_is_recreated() -> None:
+    """The interpreter uv picked the last time is a guess: once uv answers for this run, another pick makes tox
+    recreate the env (inside its setup), or is one warning where tox cannot (before the commands)."""
+    import re
+    import sys
+
+    from tox.tox_env.errors import Recreate
+
+    from tox_venvcache import lifecycle
+    from tox_venvcache.state import RUN
+    from venvcache_core import interpreter_identity
+
+    class Answer:
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+        def result(self) -> str:
+            return self.path
+
+    class Env:
+        """Stands for a tox env (the plugin keeps its memory per env object)."""
+
+    env: Any = Env()
+    identity = interpreter_identity(sys.executable)
+    RUN.state(env).uv_check = (Answer(sys.executable), identity)
+    lifecycle.check_interpreter(env)  # the same interpreter: nothing happens
+    RUN.state(env).uv_check = (Answer("/nonexistent/python3.12"), identity)
+    with pytest.raises(Recreate, match=re.escape("uv picks /nonexistent/python3.12")):
+        lifecycle.check_interpreter(env)
+    assert RUN.state(env).uv_check is None
+    RUN.state(env).uv_check = (Answer("/nonexistent/python3.12"), identity)
+    lifecycle.check_interpreter(env, in_setup=False)  # a warning, no exception

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,8 @@ def test_editable_with_extras_deps_and_dynamic_version(make_project: Callable[..
     assert warm.results() == {"py312": ("hit", cold.key("py312")), pkg_env: ("hit", cold.key(pkg_env))}, warm.out
     assert warm.installers() == ONLY_THE_PACKAGE, warm.out
     assert warm.ran(pkg_env, "build_editable"), warm.out  # the build itself runs, in this checkout
+    if runner == "uv-venv-runner":  # restored in place of the venv: ``uv venv`` never runs
+        assert cold.ran("py312", "venv") and not warm.ran("py312", "venv") and not warm.ran(pkg_env, "venv"), warm.out
     assert "tinytool 1.0" in warm.out and f"project {project.root / 'src' / 'shapes'}" in warm.out
 
     other = project.copy(tmp_path / "elsewhere" / "second")
@@ -120,6 +123,15 @@ def test_editable_with_extras_deps_and_dynamic_version(make_project: Callable[..
         cfg = (other.root / ".tox" / "py312" / "pyvenv.cfg").read_text()
         assert "prompt = second[py312]" in cfg, cfg
         assert "second[py312]" in (other.root / ".tox" / "py312" / "bin" / "activate").read_text()
+        # uv's last answer is only a guess: a wrong one (another interpreter) finds no entry, uv's own answer does
+        answers = project.cache / ".tox-uv-interpreters.json"
+        remembered = json.loads(answers.read_text())
+        answers.write_text(json.dumps(dict.fromkeys(remembered, os.path.realpath(sys.executable))))
+        other.fresh()
+        guessed = other.tox("-e", "py312")
+        assert guessed.results() == moved.results() and not guessed.ran("py312", "venv"), guessed.out
+        assert "version_info = 3.12" in (other.root / ".tox" / "py312" / "pyvenv.cfg").read_text()
+        assert json.loads(answers.read_text()) == remembered, "uv's answer replaces the wrong one"
 
 
 SCM_PYPROJECT = """
@@ -270,6 +282,24 @@ def test_deps_a_b_a_in_one_tox_dir_is_a_hit(make_project: Callable[..., Project]
         assert "the cache has it already" not in run.out, run.out
 
 
+def test_deps_added_on_a_branch_switch_restore_the_entry(make_project: Callable[..., Project]) -> None:
+    """Branch switching by additions only: tox would install the added deps into the env it reuses; when the cache
+    holds the env with them, tox recreates it instead and the entry is restored (no installer runs)."""
+    project = make_project("deps = -r requirements.txt\ncommands = tinytool")
+    requirements = project.write("requirements.txt", "tinytool==1.0\ntinydep\n")
+    with_dep = project.tox("-e", "py312")  # the other branch's env, made elsewhere
+    assert with_dep.result("py312") == "miss", with_dep.out
+    project.fresh()
+    requirements.write_text("tinytool==1.0\n")
+    without = project.tox("-e", "py312")
+    assert without.result("py312") == "miss", without.out
+    requirements.write_text("tinytool==1.0\ntinydep\n")  # back to the branch with the addition, same .tox
+    switched = project.tox("-e", "py312")
+    assert "recreate env because deps were added and the venv cache holds the env" in switched.out, switched.out
+    assert switched.results() == {"py312": ("hit", with_dep.key("py312"))}, switched.out
+    assert switched.installers() == set() and "tinytool 1.0" in switched.out, switched.out
+
+
 LOCK_PYPROJECT = """
 [build-system]
 requires = ["hatchling"]
@@ -328,14 +358,17 @@ def test_lock_runner_with_a_group_in_pyproject(make_project: Callable[..., Proje
     assert f"project {other.root / 'src' / 'lockshape'}" in moved.out
 
 
-def test_provisioning_says_how_to_keep_the_cache(make_project: Callable[..., Project]) -> None:
-    """``requires`` the host does not meet: tox would provision ``.tox/.tox`` without venvcache, so the plugin says
-    so once, with the fix (here tox is told not to provision, which stops the run after the line)."""
+def test_provisioned_tox_carries_the_plugin(make_project: Callable[..., Project], tox_wheelhouse: Path) -> None:
+    """``requires`` the host does not meet: tox provisions ``.tox/.tox``, and the plugin adds this build of venvcache
+    to what it provisions (said once), so the provisioned tox caches the envs of the run."""
     project = make_project("deps = tinytool==1.0\ncommands = tinytool")
     ini = project.root / "tox.ini"
-    ini.write_text(ini.read_text().replace("[tox]\n", "[tox]\nrequires = tinytool==2.0\n"))
-    run = project.tox("--no-provision", "-e", "py312", expect=None)
-    assert run.code != 0 and "provisioning explicitly disabled" in run.out, run.out
+    ini.write_text(ini.read_text().replace("[tox]\n", "[tox]\nrequires = tinylib==1.0\n"))
+    run = project.tox("-e", "py312")
     lines = [line for line in run.out.splitlines() if "venv cache" in line and "provision" in line]
-    assert len(lines) == 1, run.out
-    assert "add venvcache to requires" in lines[0], lines[0]
+    assert len(lines) == 1 and "venvcache is provisioned with it (venvcache" in lines[0], run.out
+    assert "will run in automatically provisioned tox" in run.out, run.out
+    assert run.result("py312") == "miss" and (run.stored("py312") or "").startswith("stored"), run.out
+    assert "tinytool 1.0" in run.out
+    site = next((project.root / ".tox" / ".tox").glob("lib/python3*/site-packages"))
+    assert list(site.glob("venvcache-*.dist-info")), "the provisioned env holds venvcache"
