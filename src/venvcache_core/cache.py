@@ -504,10 +504,10 @@ class Cache:
         names a tool puts into ``dest`` before it creates the env there (tox's ``log``, ``tmp``, ``.tox-info.json``);
         a ``dest`` holding only those is replaced like an empty one.
         """
-        return self._restore(key, dest, project_root, partial=False)
+        return self._restore(key, dest, project_root, partial=False, tool_files=tool_files)
 
     def _restore(self, key: Key | str, dest: str | os.PathLike[str], project_root: str | os.PathLike[str] | None,
-                 *, partial: bool) -> RestoreResult:
+                 *, partial: bool, tool_files: Collection[str] = ()) -> RestoreResult:
         """``restore``; with ``partial`` (the nearest entry, for a sync to finish) no hit nor time saved is counted:
         the exact key's miss was, and the store of the synced env records what a cold build costs."""
         started = time.perf_counter()
