@@ -663,37 +663,39 @@ def _extract_file(source: _Source, writers: _Writers, path: str, size: int, mode
         source.skip(-size % BLOCK)
         writers.submit(path, [data], mode, mtime_ns, sha256)
         return
-    fd = _create(path, mode)
-    digest = hashlib.sha256()
-    try:
+
+    def streamed() -> Iterable[memoryview]:
         left = size
         while left:
             piece = source.some(min(left, CHUNK))
             left -= len(piece)
+            yield piece
+
+    _write_file(path, streamed(), mode, mtime_ns, sha256)
+    source.skip(-size % BLOCK)
+
+
+def _write_file(path: str, pieces: Iterable[bytes | memoryview], mode: int, mtime_ns: int, sha256: str) -> None:
+    """Write one new file from ``pieces``, never through a link (O_EXCL, O_NOFOLLOW), mode normalised to 0o755 or
+    0o644 (less the umask), dated ``mtime_ns``, its content checked against the manifest's ``sha256``."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                 0o755 if mode & 0o100 else 0o644)
+    digest = hashlib.sha256()
+    try:
+        for piece in pieces:
             digest.update(piece)
             _write_all(fd, piece)
         os.utime(fd, ns=(mtime_ns, mtime_ns))  # .pyc files are validated against their source's mtime
     finally:
         os.close(fd)
-    _check_digest(path, digest.hexdigest(), sha256)
-    source.skip(-size % BLOCK)
-
-
-def _create(path: str, mode: int) -> int:
-    """A new file, never through a link (O_EXCL, O_NOFOLLOW); mode normalised to 0o755 or 0o644, less the umask."""
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
-                   0o755 if mode & 0o100 else 0o644)
+    if digest.hexdigest() != sha256:
+        raise PackError(f"{path.rsplit(os.sep + 'env' + os.sep, 1)[-1]}: content differs from the manifest's sha256")
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
-
-
-def _check_digest(path: str, actual: str, expected: str) -> None:
-    if actual != expected:
-        raise PackError(f"{path.rsplit(os.sep + 'env' + os.sep, 1)[-1]}: content differs from the manifest's sha256")
 
 
 class _Writers:
@@ -723,17 +725,7 @@ class _Writers:
             if self._stop.is_set():
                 continue
             try:
-                path, pieces, mode, mtime_ns, sha256 = job
-                fd = _create(path, mode)
-                try:
-                    digest = hashlib.sha256()
-                    for piece in pieces:
-                        digest.update(piece)
-                        _write_all(fd, piece)
-                    os.utime(fd, ns=(mtime_ns, mtime_ns))
-                finally:
-                    os.close(fd)
-                _check_digest(path, digest.hexdigest(), sha256)
+                _write_file(*job)
             except BaseException as exc:
                 if self.error is None:
                     self.error = exc
