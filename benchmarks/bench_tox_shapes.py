@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
-"""A real-shape tox project, cold / warm venvcache / tox's own reuse, on both runners (issue 18).
+"""A real-shape tox project: cold / warm venvcache / tox's own reuse, on each of tox's runners (issue 18).
 
     python benchmarks/bench_tox_shapes.py [--runs N] [--json PATH]
 
-The project: hatchling + hatch-vcs (a dynamic version, in a git repo), ``package = editable``, ``extras = test``,
-its own dependencies, so a run has a ``.pkg`` env, the package's deps + extras and the package itself. Scenarios,
-per runner (``virtualenv``, ``uv-venv-runner``): **cold** (fresh ``.tox``, ``--no-venv-cache``; uv's cache is warm
-for the uv runner, as on a developer machine), **warm** (fresh ``.tox``, the entries in venvcache), **reuse** (tox
-reusing its own ``.tox``), and ``cp -a`` / ``cp -al`` of the envs a warm run restores (the link floor). Each round
-runs every scenario once in a fixed order (interleaved: all see the same load); the first round is a warm-up; figures
-are medians. A run whose log shows the wrong thing (a miss where a hit is expected, an installer on a warm run other
-than the package's) fails the benchmark. Standard library and the project only; the tox runs are offline.
+The project: hatchling + hatch-vcs (a dynamic version, in a git repo), ``package = editable``, ``extras = test``, its
+own dependencies, so a run has a ``.pkg`` env, the package's deps + extras and the package itself (the lock runner: the
+same project with a ``uv.lock``, and ``uv sync`` installs all of it). Scenarios, per runner (``virtualenv``,
+``uv-venv-runner``, ``uv-venv-lock-runner``): **cold** (fresh ``.tox``, ``--no-venv-cache``; uv's cache is warm for the
+uv runners, as on a developer machine), **warm** (fresh ``.tox``, the entries in venvcache), **reuse** (tox reusing its
+own ``.tox``), and ``cp -a`` / ``cp -al`` of the envs a warm run restores (the link floor). Each round runs every
+scenario once in a fixed order (interleaved: all see the same load); the first round is a warm-up; figures are medians.
+A run whose log shows the wrong thing (a miss where a hit is expected, an installer on a warm run other than the
+package's) fails the benchmark. Trees a scenario removes go to a trash folder, deleted at the end (``rmtree`` of
+``bench.py``: on this machine kind's journal-less ext4, creating files right after deleting many is slower, which a
+fresh checkout never pays). Standard library and the project only; the tox runs are offline.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -29,9 +31,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from bench import TRASH, rmtree  # the main benchmark's way to remove a tree during a run
+
 from wheels import make_wheel  # the tests' wheel writer: one way to write a wheel in this repo
 
-RUNNERS = ("virtualenv", "uv-venv-runner")
+RUNNERS = ("virtualenv", "uv-venv-runner", "uv-venv-lock-runner")
+LOCK_RUNNER = "uv-venv-lock-runner"
 BACKENDS = ("hatchling", "hatch-vcs", "editables")
 PYPROJECT = """
 [build-system]
@@ -103,7 +108,11 @@ def setup(work: Path) -> tuple[dict[str, str], dict[str, Path]]:
         (root / "pyproject.toml").write_text(textwrap.dedent(PYPROJECT).lstrip())
         (root / "tox.ini").write_text(textwrap.dedent(TOX_INI).lstrip().format(runner=runner,
                                                                                cache=work / f"cache-{runner}"))
-        for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "i"], ["git", "tag", "v1"]):
+        git = [["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "i"], ["git", "tag", "v1"]]
+        if runner == LOCK_RUNNER:  # uv locks a dynamic version by building the metadata: in the tagged repo
+            git += [["uv", "lock"], ["git", "add", "uv.lock"], ["git", "commit", "-qm", "lock"],
+                    ["git", "tag", "-f", "v1"]]
+        for cmd in git:
             sh(cmd, env=env, cwd=root)
         projects[runner] = root
     return env, projects
@@ -111,6 +120,13 @@ def setup(work: Path) -> tuple[dict[str, str], dict[str, Path]]:
 
 def installers(out: str) -> set[str]:
     return {line.split("> ")[0] for line in out.splitlines() if ": install_" in line and "> " in line}
+
+
+def synced(root: Path) -> list[str]:
+    """What the lock runner's last ``uv sync`` installed, changed or removed (its log in the env)."""
+    logs = sorted((root / ".tox" / "py312" / "log").glob("*-uv-sync.log"))
+    text = logs[-1].read_text() if logs else ""
+    return [line.strip() for line in text.splitlines() if line.strip().startswith(("+ ", "- ", "~ "))]
 
 
 def scenarios(env: dict[str, str], projects: dict[str, Path]) -> dict[str, Callable[[], float]]:
@@ -129,28 +145,41 @@ def scenarios(env: dict[str, str], projects: dict[str, Path]) -> dict[str, Calla
         return seconds
 
     for runner, root in projects.items():
-        def cold(root: Path = root) -> float:
-            shutil.rmtree(root / ".tox", ignore_errors=True)
-            return timed([*tox, "--no-venv-cache"], root,
-                         lambda out: "" if "install_package_deps" in out else "cold run installed no package deps")
+        lock = runner == LOCK_RUNNER
 
-        def warm(root: Path = root) -> float:
-            shutil.rmtree(root / ".tox", ignore_errors=True)
+        def cold(root: Path = root, lock: bool = lock) -> float:
+            rmtree(root / ".tox")
 
             def check(out: str) -> str:
-                if out.count("venv cache hit") != 2:
-                    return "expected two hits (the run env and the .pkg env)"
+                if lock:
+                    return "" if any("benchdep" in line for line in synced(root)) else "cold uv sync installed no deps"
+                return "" if "install_package_deps" in out else "cold run installed no package deps"
+            return timed([*tox, "--no-venv-cache"], root, check)
+
+        def warm(root: Path = root, lock: bool = lock) -> float:
+            rmtree(root / ".tox")
+
+            def check(out: str) -> str:
+                expected = 1 if lock else 2
+                if out.count("venv cache hit") != expected:
+                    return f"expected {expected} hits (the run env{'' if lock else ' and the .pkg env'})"
                 extra = installers(out) - {"py312: install_package"}
-                return f"warm run ran installers {sorted(extra)}" if extra else ""
+                if lock:
+                    extra = {line for line in synced(root) if "benchshape" not in line}
+                return f"warm run installed {sorted(extra)}" if extra else ""
             return timed(tox, root, check)
 
-        def reuse(root: Path = root) -> float:
-            return timed(tox, root, lambda out: "" if not installers(out) - {"py312: install_package"}
-                         else "reuse ran installers")
+        def reuse(root: Path = root, lock: bool = lock) -> float:
+            def check(out: str) -> str:
+                extra = installers(out) - {"py312: install_package"}
+                if lock:
+                    extra = set(synced(root))
+                return f"reuse installed {sorted(extra)}" if extra else ""
+            return timed(tox, root, check)
 
         def copy(root: Path = root, link: bool = False) -> float:
             target = root.parent / f"copy-{root.name}"
-            shutil.rmtree(target, ignore_errors=True)
+            rmtree(target)
             target.mkdir()
             sources = [p for p in (root / ".tox").iterdir() if (p / "pyvenv.cfg").exists()]
             return timed(["cp", "-al" if link else "-a", *sources, target], None, lambda out: "")
@@ -169,6 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write {seconds, excess} here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-tox-shapes-") as tmp:
+        TRASH[:] = [Path(tmp) / "trash"]  # deleted with the temporary folder, after the runs
         env, projects = setup(Path(tmp))
         for root in projects.values():  # the entries warm runs restore, and uv's cache
             sh([sys.executable, "-m", "tox", "-e", "py312"], env=env, cwd=root)

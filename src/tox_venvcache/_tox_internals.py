@@ -23,6 +23,8 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import subprocess
+
     from tox.session.state import State
 
 #: the file tox keeps at the root of every env (``tox.tox_env.info.Info``)
@@ -62,7 +64,7 @@ LOCK_RUNNER_MODULE = "tox_uv._run_lock"
 LOCK_RUNNER_CLASS = "UvVenvLockRunner"
 LOCK_RUNNER_ID = "uv-venv-lock-runner"
 LOCK_RUNNER_METHODS = {"_build_uv_sync_cmd": ["self", "install_pkg"], "_setup_env": ["self"],
-                       "create_python_env": ["self"]}
+                       "create_python_env": ["self"], "ensure_python_env": ["self"]}
 
 
 # -- .tox-info.json --------------------------------------------------------------------------------------------------
@@ -276,20 +278,29 @@ def lock_runner_class() -> type[Any] | None:
     return getattr(module, LOCK_RUNNER_CLASS, None)
 
 
-def wrap_lock_runner(base: type[Any], *, created: Callable[[Any], None],
+def wrap_lock_runner(base: type[Any], *, before_create: Callable[[Any], bool], created: Callable[[Any], None],
+                     after_ensure: Callable[[Any], None],
                      before_sync: Callable[[Any, list[str], str | None], None],
                      after_sync: Callable[[Any], None]) -> type[Any]:
     """A subclass of tox-uv's lock runner (or of whatever is registered under its id) that calls back around its
-    private steps: ``created(env)`` after ``create_python_env``, ``before_sync(env, cmd, install_pkg)`` once the
-    ``uv sync`` command is built, ``after_sync(env)`` after ``_setup_env``. It keeps the class name (tox records it
-    in ``.tox-info.json``) and the id."""
+    private steps: ``before_create(env)`` in place of ``create_python_env`` (True: the venv was restored, ``uv venv``
+    is not run), ``created(env)`` after it, ``after_ensure(env)`` once tox wrote its ``Python`` record,
+    ``before_sync(env, cmd, install_pkg)`` once the ``uv sync`` command is built, ``after_sync(env)`` after
+    ``_setup_env``. It keeps the class name (tox records it in ``.tox-info.json``) and the id."""
 
     class CachedLockRunner(base):  # type: ignore[misc]
-        """``uv-venv-lock-runner`` with venvcache: restore before ``uv sync``, store after it."""
+        """``uv-venv-lock-runner`` with venvcache: restore in place of ``uv venv`` (or before ``uv sync``), store
+        after ``uv sync``."""
 
         def create_python_env(self) -> None:
+            if before_create(self):
+                return
             super().create_python_env()
             created(self)
+
+        def ensure_python_env(self) -> None:
+            super().ensure_python_env()
+            after_ensure(self)
 
         def _build_uv_sync_cmd(self, install_pkg: str | None) -> list[str]:
             cmd: list[str] = super()._build_uv_sync_cmd(install_pkg)
@@ -300,7 +311,26 @@ def wrap_lock_runner(base: type[Any], *, created: Callable[[Any], None],
             super()._setup_env()
             after_sync(self)
 
+        def venvcache_sync_command(self) -> list[str] | None:
+            """The ``uv sync`` command ``_setup_env`` will run, known before the venv exists (tox-uv builds it from
+            the config alone); None when there will be none, or it installs an external package (``--installpkg``)."""
+            if getattr(self.options, "skip_uv_sync", False) or getattr(self.options, "install_pkg", None) is not None:
+                return None
+            cmd: list[str] = super()._build_uv_sync_cmd(None)
+            return cmd
+
     return _as_base(CachedLockRunner, base)
+
+
+def lock_sync_command(tox_env: Any) -> list[str] | None:
+    """The ``uv sync`` command a wrapped lock runner env will run (see ``wrap_lock_runner``), None for other envs."""
+    build = getattr(tox_env, "venvcache_sync_command", None)
+    return build() if build is not None else None
+
+
+def is_lock_runner(tox_env: Any) -> bool:
+    """Whether the env is tox-uv's ``uv-venv-lock-runner`` (wrapped by the plugin)."""
+    return hasattr(tox_env, "venvcache_sync_command")
 
 
 def _as_base(wrapper: type[Any], base: type[Any]) -> type[Any]:
@@ -369,28 +399,77 @@ _UV_FOUND: dict[str, UvFind] = {}
 #: the variables that name a run's question to uv (the answer is a guess checked against uv's: leaving one out only
 #: costs a wrong guess; tox's per-run ones such as PYTHONHASHSEED would make every run a new question)
 _UV_QUESTION_VARS = ("PATH", "HOME", "UV_", "PYENV", "ASDF_", "MISE_", "CONDA")
-#: uv's last answers on this machine, in the cache folder: ``{request digest: interpreter path}``
+#: uv's last answers on this machine, in the cache folder: ``{request digest: {"python", "seen"}}``, ``seen`` being
+#: what its discovery could read when it answered (:func:`discovery_inputs`)
 UV_ANSWERS_FILE = ".tox-uv-interpreters.json"
+#: files that choose an interpreter for uv or for the version manager whose shim uv runs (pyenv, asdf, mise, uv's
+#: own config), looked for in the project folder and each of its parents ...
+_CHOOSER_FILES = (".python-version", ".python-versions", ".tool-versions", ".mise.toml", "mise.toml", "uv.toml",
+                  "pyproject.toml")
+#: ... and under the home folder (with pyenv's ``version`` file and ``versions`` folder under ``$PYENV_ROOT``)
+_HOME_CHOOSERS = (".tool-versions", ".config/uv/uv.toml", ".config/mise/config.toml", ".asdf/installs/python",
+                  ".local/share/mise/installs/python")
+
+
+def discovery_inputs(path: str, root: Path, environ: Mapping[str, str]) -> list[list[Any]]:
+    """What uv's interpreter discovery reads besides the request and the environment, as ``[place, stat]`` pairs:
+    every folder on PATH (an interpreter installed or removed there, pyenv's shims rehashed), uv's managed
+    interpreters, the version files of pyenv/asdf/mise/uv from the project up and in the home folder. While none of
+    them changed, uv answers the same request as it did (a few dozen ``stat`` calls against a shim run per
+    candidate)."""
+    home = Path(environ.get("HOME") or os.path.expanduser("~"))
+    pyenv_root = Path(environ.get("PYENV_ROOT") or home / ".pyenv")
+    data = Path(environ.get("XDG_DATA_HOME") or home / ".local" / "share")
+    places = [*(part for part in path.split(os.pathsep) if part),
+              environ.get("UV_PYTHON_INSTALL_DIR") or str(data / "uv" / "python"),
+              str(pyenv_root / "version"), str(pyenv_root / "versions"), *(str(home / name) for name in _HOME_CHOOSERS)]
+    folder = root.resolve()
+    places.extend(str(parent / name) for parent in (folder, *folder.parents) for name in _CHOOSER_FILES)
+    return [[place, _stat(place)] for place in places]
+
+
+def _stat(place: str) -> list[int] | None:
+    try:
+        found = os.stat(place)
+    except OSError:
+        return None
+    return [found.st_mtime_ns, found.st_ino, found.st_size]
 
 
 class UvFind:
-    """``uv python find`` for one env's request, running in the background from :meth:`start` on; ``last`` is what
-    uv answered the same request the last time (a guess to go on with while uv answers)."""
+    """uv's pick of an interpreter for one env's request. When uv answered the same request before and nothing its
+    discovery reads changed since (:func:`discovery_inputs`, the picked interpreter itself), that answer is
+    ``current`` and uv is not asked. Else ``uv python find`` runs in the background from :meth:`start` on, and
+    ``last`` is uv's previous answer, a guess to go on with while uv answers."""
 
-    def __init__(self, cmd: list[str], environ: dict[str, str], cwd: str, memo: str, answers: Path) -> None:
-        import subprocess
-
+    def __init__(self, cmd: list[str], environ: dict[str, str], cwd: str, memo: str, answers: Path,
+                 seen: list[list[Any]]) -> None:
         self.memo = memo
         self._answers = answers
         self._answer: str | None = None
-        self._proc: subprocess.Popen[str] | None = subprocess.Popen(
-            cmd, env=environ, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        found = _read_json(answers).get(memo)
+        self._seen = seen
+        record = _read_json(answers).get(memo)
+        found = record.get("python") if isinstance(record, dict) else record  # a bare path: a guess to check
         self.last = found if isinstance(found, str) and os.path.isfile(found) else None
+        self.current = self.last is not None and isinstance(record, dict) and record.get("seen") == [
+            *seen, [self.last, _stat(self.last)], [os.path.realpath(self.last), _stat(os.path.realpath(self.last))]]
+        self._proc: subprocess.Popen[str] | None = None
+        if self.current:
+            self._answer = self.last
+            return
+        import subprocess
+
+        self._proc = subprocess.Popen(cmd, env=environ, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                      text=True)
+
+    @property
+    def answered(self) -> bool:
+        """Whether the answer is known without waiting: current, or uv answered already in this run."""
+        return self._proc is None
 
     @classmethod
     def start(cls, tox_env: Any, cache_path: Path) -> UvFind:
-        """uv's answer for this env, asked now unless an env of this run asked the same already."""
+        """uv's answer for this env, asked now unless it is current or an env of this run asked the same already."""
         import hashlib
 
         cmd = _uv_find_command(tox_env)
@@ -403,11 +482,14 @@ class UvFind:
         question = sorted((k, v) for k, v in shown.items() if k.startswith(_UV_QUESTION_VARS))
         memo = hashlib.sha256(json.dumps([cmd, question]).encode()).hexdigest()
         if memo not in _UV_FOUND:
-            _UV_FOUND[memo] = cls(cmd, environ, str(tox_env.core["tox_root"]), memo, cache_path / UV_ANSWERS_FILE)
+            root = Path(tox_env.core["tox_root"])
+            _UV_FOUND[memo] = cls(cmd, environ, str(root), memo, cache_path / UV_ANSWERS_FILE,
+                                  discovery_inputs(path, root, shown))
         return _UV_FOUND[memo]
 
     def result(self) -> str | None:
-        """The interpreter uv picks (waits for uv), None when uv finds none; remembered for the next run."""
+        """The interpreter uv picks (waits for uv), None when uv finds none; remembered for the next run with what
+        its discovery could read (taken before uv was asked: a change while it answers is seen next time)."""
         if self._proc is not None:
             proc, self._proc = self._proc, None
             try:
@@ -418,9 +500,11 @@ class UvFind:
                 return None
             lines = out.strip().splitlines()
             self._answer = lines[-1].strip() if proc.returncode == 0 and lines else None
-            if self._answer is not None and self._answer != self.last:
+            if self._answer is not None:
+                real = os.path.realpath(self._answer)
                 answers = _read_json(self._answers)
-                answers[self.memo] = self._answer
+                answers[self.memo] = {"python": self._answer, "seen": [
+                    *self._seen, [self._answer, _stat(self._answer)], [real, _stat(real)]]}
                 with contextlib.suppress(OSError):  # only a guess for the next run
                     _replace_text(self._answers, json.dumps(answers, indent=1, sort_keys=True))
         return self._answer
@@ -438,14 +522,15 @@ def base_interpreter(tox_env: Any, cache_path: Path) -> tuple[str | None, UvFind
     """The interpreter the env's venv will be made from, before it exists: (a path, uv's answer still to check).
 
     virtualenv: its own discovery (``base_python.extra["executable"]``), exact: nothing to check. tox-uv: uv
-    decides, so ``uv python find`` is asked the request ``uv venv`` gets, in the background (uv queries every
-    candidate; a pyenv shim costs a shell); the path is uv's last answer to that request, to go on with while uv
-    answers (the caller checks it before the env is used), or, the first time, uv's answer itself."""
+    decides. Its answer to the request ``uv venv`` gets, when nothing its discovery reads changed since it gave it
+    (nothing to check); else ``uv python find`` is asked in the background (uv queries every candidate; a pyenv shim
+    costs a shell) and the path is uv's last answer, to go on with while uv answers (the caller checks it before the
+    env is used), or, the first time, uv's answer itself."""
     if not is_uv_env(tox_env):
         found = tox_env.base_python.extra.get("executable")
         return (str(found) if found else None), None
     answer = UvFind.start(tox_env, cache_path)
-    if answer.last is None:
+    if answer.answered or answer.last is None:
         return answer.result(), None
     return answer.last, answer
 

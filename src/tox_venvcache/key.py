@@ -268,8 +268,10 @@ def package_env_key(tox_env: ToxEnv, requires: Any, config: Config, *,
     return KeyResult(_build(tox_env, inputs, config, interpreter), [], [*environ.values(), *options, *requirements])
 
 
-def lock_key(tox_env: ToxEnv, sync_cmd: Sequence[str], config: Config) -> KeyResult:
-    """The key of a tox-uv ``uv-venv-lock-runner`` env: ``uv.lock``'s content and the ``uv sync`` flags."""
+def lock_key(tox_env: ToxEnv, sync_cmd: Sequence[str], config: Config,
+             interpreter: Mapping[str, Any] | None = None) -> KeyResult:
+    """The key of a tox-uv ``uv-venv-lock-runner`` env: ``uv.lock``'s content and the ``uv sync`` flags (for the
+    env's ``bin/python``, or for the base ``interpreter`` given before the venv exists)."""
     root = Path(tox_env.core["tox_root"])
     package_root = Path(_conf(tox_env, "package_root", root))
     package_root = package_root if package_root.is_absolute() else root / package_root
@@ -278,7 +280,7 @@ def lock_key(tox_env: ToxEnv, sync_cmd: Sequence[str], config: Config) -> KeyRes
         "uv_lock": hash_files([str(package_root / "uv.lock")], root),
         "sync": [arg for arg in _command(sync_cmd) if arg != "--reinstall"],
     }
-    return KeyResult(_build(tox_env, inputs, config))
+    return KeyResult(_build(tox_env, inputs, config, interpreter))
 
 
 def _build(tox_env: ToxEnv, inputs: dict[str, Any], config: Config,

@@ -195,8 +195,8 @@ def before_create(tox_env: ToxEnv) -> bool:
     state = RUN.state(tox_env)
     state.early = state.early_miss = None
     again = state.first_step_seen  # tox's second setup, after its recreate
-    packaging = internals.is_packaging_env(tox_env)
-    if again and (state.restored or packaging):
+    packaging, lock_runner = internals.is_packaging_env(tox_env), internals.is_lock_runner(tox_env)
+    if again and (state.restored or packaging or lock_runner):
         return False
     config = _active(tox_env)
     if config is None or tox_env.conf["recreate"] or settings_mod.refresh(tox_env):
@@ -209,6 +209,11 @@ def before_create(tox_env: ToxEnv) -> bool:
         identity = Cache.from_config(config).interpreter_identity(python)
         if packaging:
             result = package_env_key(tox_env, internals.build_requires(tox_env), config, interpreter=identity)
+        elif lock_runner:
+            sync_cmd = internals.lock_sync_command(tox_env)
+            if sync_cmd is None:
+                return True
+            result = lock_key(tox_env, sync_cmd, config, interpreter=identity)
         else:
             arguments = internals.predicted_deps(tox_env)
             if arguments is None:
@@ -227,12 +232,14 @@ def before_create(tox_env: ToxEnv) -> bool:
         _adopt(tox_env, state, current, internals.fresh_prompt(tox_env), result.originals, before_create=True)
         if answer is not None:  # uv's last answer was the guess: compared with today's before the env is used
             state.uv_check = (answer, identity)
-            state.check_at_package = not packaging and internals.has_package_step(tox_env)
+            state.check_at_package = not (packaging or lock_runner) and internals.has_package_step(tox_env)
         LOG.warning("%s", describe_restore(found, label=LABEL))
         _warn_unpinned(config, state, result)
         state.key, state.package_layer = result.key, result.package_layer
         if packaging:
             state.section, state.steps = internals.SECTION_PACKAGE_ENV, {internals.REQUIRES_STEP}
+        elif lock_runner:
+            state.steps = set()
         else:
             state.steps = {internals.DEPS_STEP}
         restored = True
@@ -276,6 +283,7 @@ def check_interpreter(tox_env: ToxEnv, *, in_setup: bool = True) -> None:
         return
     from tox.tox_env.errors import Recreate
 
+    state.first_step_seen = True  # what follows is tox's second setup: it creates the env (tox recreates only once)
     raise Recreate(why)
 
 
@@ -534,12 +542,15 @@ def on_package_env_install(tox_env: ToxEnv, arguments: Any, section: str, of_typ
 
 # -- tox-uv's uv-venv-lock-runner ------------------------------------------------------------------------------------
 def before_uv_sync(tox_env: ToxEnv, sync_cmd: Sequence[str], install_pkg: str | None) -> None:
-    """Right before ``uv sync``: restore a fresh venv (``uv sync`` then only checks it and installs the project)."""
+    """Right before ``uv sync``: check uv's pick for an env restored in place of its venv (another pick: tox
+    recreates it); restore a venv created in this run where no restore was tried before (``uv sync`` then only checks
+    it and installs the project), or arm the store; after tox's recreate of a restored env, store the new one."""
     state = RUN.state(tox_env)
-    first = not state.first_step_seen
-    state.first_step_seen = True
-    if not first or not state.created or install_pkg is not None:
-        return  # a reused venv (tox's own reuse), or one that will hold an external package
+    again = _second_setup(state)
+    if state.uv_check is not None:
+        check_interpreter(tox_env)
+    if not state.created or install_pkg is not None:
+        return  # restored in place of the venv, a reused venv (tox's own reuse), or one for an external package
     config = _active(tox_env)
     if config is None:
         return
@@ -547,9 +558,13 @@ def before_uv_sync(tox_env: ToxEnv, sync_cmd: Sequence[str], install_pkg: str | 
     def act() -> None:
         result = lock_key(tox_env, sync_cmd, config)
         state.steps = set()
-        if tox_env.conf["recreate"]:
+        recreate = bool(tox_env.conf["recreate"])
+        if recreate:
             state.reason = "recreate"
-        _begin(tox_env, config, state, result, may_restore=not tox_env.conf["recreate"])
+        elif again:
+            state.reason = ("the restored entry did not fit: tox recreated the env" if state.restored
+                            else "tox recreated the env")
+        _begin(tox_env, config, state, result, may_restore=not recreate and not again)
 
     _guard(tox_env, "restore", act)
 

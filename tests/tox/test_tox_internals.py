@@ -187,8 +187,60 @@ def test_a_restore_for_another_interpreter_than_uv_picks_is_recreated() -> None:
     RUN.state(env).uv_check = (Answer(sys.executable), identity)
     lifecycle.check_interpreter(env)  # the same interpreter: nothing happens
     RUN.state(env).uv_check = (Answer("/nonexistent/python3.12"), identity)
+    assert not RUN.state(env).first_step_seen
     with pytest.raises(Recreate, match=re.escape("uv picks /nonexistent/python3.12")):
         lifecycle.check_interpreter(env)
     assert RUN.state(env).uv_check is None
+    assert RUN.state(env).first_step_seen, "tox's second setup must create the env, not restore the same entry again"
     RUN.state(env).uv_check = (Answer("/nonexistent/python3.12"), identity)
     lifecycle.check_interpreter(env, in_setup=False)  # a warning, no exception
+
+
+def test_uv_is_not_asked_again_while_nothing_its_discovery_reads_changed(tmp_path: Path) -> None:
+    """uv's answer is remembered with what its discovery could read; while none of it changed the answer is current
+    and no ``uv python find`` runs. A version file appearing above the project, an interpreter installed into a PATH
+    folder, or the picked interpreter itself changing make uv be asked again."""
+    import os
+    import sys
+
+    python = os.path.realpath(sys.executable)
+    calls = tmp_path / "calls"
+    fake_uv = tmp_path / "uv"
+    fake_uv.write_text(f"#!/bin/sh\necho asked >> {calls}\necho {python}\n")
+    fake_uv.chmod(0o755)
+    bin_dir, root = tmp_path / "bin", tmp_path / "work" / "project"
+    bin_dir.mkdir()
+    root.mkdir(parents=True)
+    answers = tmp_path / "cache" / internals.UV_ANSWERS_FILE
+    answers.parent.mkdir()
+    environ = {"PATH": str(bin_dir), "HOME": str(tmp_path / "home")}
+
+    def ask() -> internals.UvFind:
+        seen = internals.discovery_inputs(environ["PATH"], root, environ)
+        found = internals.UvFind([str(fake_uv)], environ, str(root), "request", answers, seen)
+        assert found.result() == python
+        return found
+
+    def asked() -> int:
+        return len(calls.read_text().splitlines()) if calls.exists() else 0
+
+    assert not ask().current and asked() == 1  # the first time uv answers, and the answer is remembered
+    again = ask()
+    assert again.current and again.last == python and asked() == 1  # nothing changed: uv is not asked
+    (tmp_path / "work" / ".python-version").write_text("3.12\n")  # pyenv local, above the project
+    assert not ask().current and asked() == 2
+    assert ask().current and asked() == 2
+    (bin_dir / "python3.12").symlink_to(python)  # an interpreter installed into a folder on PATH
+    assert not ask().current and asked() == 3
+    record = internals._read_json(answers)["request"]
+    record["python"] = str(bin_dir / "python3.12")  # the answer is a path that changed since: a guess to check
+    answers.write_text(json_dumps({"request": record}))
+    assert not ask().current and asked() == 4
+    answers.write_text(json_dumps({"request": python}))  # a bare path (an older venvcache's record): checked
+    assert not ask().current and asked() == 5
+
+
+def json_dumps(value: object) -> str:
+    import json
+
+    return json.dumps(value)

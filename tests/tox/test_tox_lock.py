@@ -50,6 +50,7 @@ def test_lock_runner_hit_on_second_fresh_run(make_project: Callable[..., object]
     assert warm.result("py312") == "hit", warm.out
     assert warm.key("py312") == cold.key("py312")
     assert warm.ran("py312", "uv-sync")  # uv sync still runs: it checks the env and owns the project install
+    assert cold.ran("py312", "venv") and not warm.ran("py312", "venv")  # the entry is restored in place of uv venv
     assert "Installed" not in _sync_log(project.root), _sync_log(project.root)  # ... but had nothing to install
     assert "tinydep 1.0" in warm.out
 

@@ -132,6 +132,12 @@ def test_editable_with_extras_deps_and_dynamic_version(make_project: Callable[..
         assert guessed.results() == moved.results() and not guessed.ran("py312", "venv"), guessed.out
         assert "version_info = 3.12" in (other.root / ".tox" / "py312" / "pyvenv.cfg").read_text()
         assert json.loads(answers.read_text()) == remembered, "uv's answer replaces the wrong one"
+        # that answer is current while nothing uv's discovery reads changes: the next run does not ask uv again
+        asked = answers.stat().st_ino  # every answer uv gives is written anew (a rename)
+        other.fresh()
+        current = other.tox("-e", "py312")
+        assert current.results() == moved.results() and not current.ran("py312", "venv"), current.out
+        assert answers.stat().st_ino == asked, "uv was asked although nothing its discovery reads changed"
 
 
 SCM_PYPROJECT = """
@@ -348,6 +354,7 @@ def test_lock_runner_with_a_group_in_pyproject(make_project: Callable[..., Proje
     project.fresh()
     warm = project.tox("-e", "py312")
     assert warm.result("py312") == "hit", warm.out
+    assert cold.ran("py312", "venv") and not warm.ran("py312", "venv"), warm.out  # restored in place of uv venv
     assert warm.installers() == set() and "Installed" not in sync_log(project.root), sync_log(project.root)
     other = project.copy(tmp_path / "lock-clone")
     (other.root / "pyproject.toml").touch()  # a fresh clone: newer files than the entry's project install
