@@ -109,9 +109,10 @@ def test_quick_scale_group_writes_json_and_markdown(bench: ModuleType, tmp_path:
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """``--quick --only scale``: real entries, ``list`` and ``prune`` run as processes, outputs written.
 
-    20 entries instead of 200 keep it quick; the code path is the same.
+    20 entries instead of 200 and no warm-up round keep it quick; the code path is the same.
     """
     monkeypatch.setattr(bench, "SCALE_ENTRIES", 20)
+    monkeypatch.setattr(bench, "WARMUP_ROUNDS", 0)
     out_json, out_md = tmp_path / "bench.json", tmp_path / "bench.md"
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     code = bench.main(["--quick", "--runs", "1", "--only", "scale", "--python", version, "--work-dir",
@@ -138,9 +139,11 @@ def test_quick_core_and_ci_groups_run_for_real(bench: ModuleType, tmp_path: Path
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """``--quick --only core,ci``: real stores and restores, the file:// and S3 remotes, uv from a cache tarball.
 
-    3 modules per wheel instead of 200 keep it to a few venvs' worth of time; the code path is the same.
+    3 modules per wheel instead of 200 and no warm-up round (it repeats the timed round: a pip install, every
+    scenario once more) keep it to a few venvs' worth of time; the code path is the same.
     """
     monkeypatch.setattr(bench, "QUICK_MODULES", 3)
+    monkeypatch.setattr(bench, "WARMUP_ROUNDS", 0)
     out_json, plot = tmp_path / "bench.json", tmp_path / "bench.svg"
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     code = bench.main(["--quick", "--runs", "1", "--only", "core,ci", "--python", version, "--work-dir",
