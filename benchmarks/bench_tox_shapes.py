@@ -33,45 +33,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from bench import TRASH, rmtree  # the main benchmark's way to remove a tree during a run
 
+from projects import EDITABLE_TOX_INI, hatch_vcs_pyproject  # the tests' real-shape project: one template
 from wheels import make_wheel  # the tests' wheel writer: one way to write a wheel in this repo
 
 RUNNERS = ("virtualenv", "uv-venv-runner", "uv-venv-lock-runner")
 LOCK_RUNNER = "uv-venv-lock-runner"
 BACKENDS = ("hatchling", "hatch-vcs", "editables")
-PYPROJECT = """
-[build-system]
-requires = ["hatchling", "hatch-vcs"]
-build-backend = "hatchling.build"
-
-[project]
-name = "benchshape"
-dynamic = ["version"]
-requires-python = ">=3.10"
-dependencies = ["benchdep"]
-
-[project.optional-dependencies]
-test = ["benchtool==1.0"]
-
-[tool.hatch.version]
-source = "vcs"
-"""
-TOX_INI = """
-[tox]
-env_list = py312
-
-[testenv]
-runner = {runner}
-package = editable
-extras = test
-pass_env = PYENV_VERSION
-commands = python -c "import benchshape, benchdep, benchlib, benchtool"
-
-[pkgenv]
-pass_env = PYENV_VERSION
-
-[virtualenv-cache]
-cache_path = {cache}
-"""
+PYPROJECT = hatch_vcs_pyproject("benchshape", "benchdep", "benchtool==1.0")
+TOX_INI = EDITABLE_TOX_INI.replace("{commands}", 'python -c "import benchshape, benchdep, benchlib, benchtool"')
 
 
 def sh(cmd: Sequence[str | os.PathLike[str]], *, env: dict[str, str], cwd: Path | None = None) -> str:

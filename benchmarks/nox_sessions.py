@@ -14,6 +14,7 @@ from pathlib import Path
 from virtualenv.seed.wheels.embed import BUNDLE_FOLDER
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from projects import pyproject
 from wheels import make_wheel
 
 root = Path(tempfile.mkdtemp(prefix="i13bench"))
@@ -28,21 +29,8 @@ proj = root / "proj"
 (proj / "demo").mkdir(parents=True)
 (proj / "demo" / "__init__.py").write_text("VALUE = 1\n")
 (proj / "requirements.txt").write_text("tinytool==1.0\ntinydep==1.0\n")
-(proj / "pyproject.toml").write_text(f"""[build-system]
-requires = ["setuptools"]
-build-backend = "setuptools.build_meta"
-[project]
-name = "demo"
-version = "0.1"
-requires-python = ">=3.10"
-dependencies = ["tinylib"]
-[dependency-groups]
-test = ["tinytool==1.0", "tinydep==1.0"]
-[tool.setuptools]
-packages = ["demo"]
-[tool.virtualenv-cache]
-cache_path = "{root / 'cache'}"
-""")
+(proj / "pyproject.toml").write_text(pyproject("demo", dependencies=["tinylib"], packages=["demo"],
+                                              groups={"test": ["tinytool==1.0", "tinydep==1.0"]}, cache=root / "cache"))
 (proj / "noxfile.py").write_text("""import nox, nox_uv, nox_venvcache, os
 BACKEND = os.environ.get("BENCH_BACKEND", "cached")
 

@@ -22,14 +22,12 @@ pytestmark = pytest.mark.skipif(UV is None, reason="uv is not installed")
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    proj = tmp_path / "proj"
-    proj.mkdir()
-    (proj / "requirements.txt").write_text("tinytool==1.0\ntinylib==1.0\n")
-    (proj / ".virtualenv_cache.toml").write_text(
-        f'[virtualenv-cache]\ncache_path = "{tmp_path / "cache"}"\nrequirements_lock_paths = ["requirements.txt"]\n'
-        f'python = "{BASE}"\n')
-    return proj
+def project(project: Path) -> Path:
+    """The core's CLI project (tests/core/conftest.py) with two pins and the config naming this interpreter."""
+    (project / "requirements.txt").write_text("tinytool==1.0\ntinylib==1.0\n")
+    config = project / ".virtualenv_cache.toml"
+    config.write_text(config.read_text() + f'python = "{BASE}"\n')
+    return project
 
 
 def _sync(env: Path, project: Path, offline_env: dict[str, str]) -> str:

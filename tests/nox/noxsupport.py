@@ -10,23 +10,8 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+from projects import pyproject
 from venvcache_core import Cache
-
-PYPROJECT = """\
-[build-system]
-requires = ["setuptools"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "demo"
-version = "0.1"
-
-[tool.setuptools]
-packages = ["demo"]
-
-[tool.virtualenv-cache]
-cache_path = "{cache}"
-"""
 
 
 @dataclass
@@ -58,7 +43,7 @@ class NoxProject:
         self._envdirs = envdirs
         root.mkdir(parents=True, exist_ok=True)
         if files:
-            self.write("pyproject.toml", PYPROJECT.format(cache=cache.as_posix()))
+            self.write("pyproject.toml", pyproject("demo", packages=["demo"], cache=cache))
             self.write("demo/__init__.py", 'VALUE = "one"\n')
 
     def write(self, name: str, text: str) -> Path:

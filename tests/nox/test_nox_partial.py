@@ -11,25 +11,9 @@ import pytest
 from noxsupport import NoxProject, NoxRun
 
 from helpers import have_python
+from projects import pyproject
 
 pytestmark = pytest.mark.slow
-
-PYPROJECT = """\
-[project]
-name = "demo"
-version = "0.1"
-requires-python = ">=3.10"
-dependencies = []
-
-[dependency-groups]
-test = [{deps}]
-
-[tool.uv]
-package = false
-
-[tool.virtualenv-cache]
-cache_path = "{cache}"
-"""
 
 NOXFILE = """\
 import os
@@ -55,8 +39,8 @@ PARTIAL = re.compile(r"^nox > tests: venv cache partial (?P<source>[0-9a-f]{8}) 
 
 
 def _lock(project: NoxProject, *deps: str) -> None:
-    project.write("pyproject.toml", PYPROJECT.format(deps=", ".join(f'"{d}"' for d in deps),
-                                                     cache=project.cache_path.as_posix()))
+    project.write("pyproject.toml", pyproject("demo", backend=None, dependencies=[], groups={"test": deps},
+                                              cache=project.cache_path, tail="[tool.uv]\npackage = false\n"))
     subprocess.run(["uv", "lock", "-q"], cwd=project.root, env=project.env, check=True, capture_output=True)
 
 

@@ -10,28 +10,9 @@ from pathlib import Path
 import pytest
 from noxsupport import NoxProject, entry_problems, uv_commands
 
+from projects import pyproject
+
 pytestmark = pytest.mark.slow
-
-PYPROJECT = """\
-[build-system]
-requires = ["setuptools"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "demo"
-version = "0.1"
-requires-python = ">=3.10"
-dependencies = ["tinylib"]
-
-[dependency-groups]
-test = ["tinytool==1.0"]
-
-[tool.setuptools]
-packages = ["demo"]
-
-[tool.virtualenv-cache]
-cache_path = "{cache}"
-"""
 
 NOXFILE = """\
 import nox
@@ -49,7 +30,8 @@ def tests(session):
 def test_nox_uv_session_hits_in_a_fresh_envdir_and_in_another_checkout(
         project: NoxProject, uv_log: tuple[dict[str, str], Path], tmp_path: Path) -> None:
     env, log = uv_log
-    project.write("pyproject.toml", PYPROJECT.format(cache=project.cache_path.as_posix()))
+    project.write("pyproject.toml", pyproject("demo", dependencies=["tinylib"], groups={"test": ["tinytool==1.0"]},
+                                              packages=["demo"], cache=project.cache_path))
     project.write("noxfile.py", NOXFILE)
     uv = shutil.which("uv", path=project.env["PATH"])
     assert uv

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from plugsupport import Inner
 
+from projects import pyproject
+
 TOOL_TEST = """
 def test_tool(venv_factory):
     venv = venv_factory(["tinytool==1.0"])
@@ -83,19 +85,7 @@ def test_editable_project_follows_each_test(inner: Inner) -> None:
     inner.tests('''
 import pytest
 
-PYPROJECT = """
-[build-system]
-requires = ["setuptools"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "demo"
-version = "0.1"
-dependencies = ["tinylib"]
-
-[tool.setuptools]
-packages = ["demo"]
-"""
+PYPROJECT = ''' + repr(pyproject("demo", dependencies=["tinylib"], packages=["demo"])) + '''
 
 @pytest.mark.parametrize("n", [1, 2])
 def test_editable(venv_factory, tmp_path, n):

@@ -20,15 +20,29 @@ from venvcache_core import Cache, build_key, interpreter_identity, venv_python
 from venvcache_core.remote import Remote
 
 
+@pytest.fixture(scope="session")
+def uploaded_packs() -> dict[str, tuple[str, bytes]]:
+    """Per server kind (and worker): the key and the bytes of the pack the first ``published`` uploaded."""
+    return {}
+
+
 @pytest.fixture
-def published(tmp_path: Path, bucket: Bucket, clone_venv: Callable[[Path], Path]) -> str:
-    """A real env stored by machine A and uploaded; returns its key."""
-    env = clone_venv(tmp_path / "a" / ".venv")
-    key = build_key(interpreter=interpreter_identity(venv_python(env)), inputs={"faults": 1}).digest
-    writer = Cache(tmp_path / "cache-a")
-    writer.remote = Remote(bucket.url, "readwrite")
-    assert writer.store(key, env).stored
-    assert writer.remote.wait(60) is not None
+def published(tmp_path: Path, bucket: Bucket, clone_venv: Callable[[Path], Path],
+              uploaded_packs: dict[str, tuple[str, bytes]]) -> str:
+    """A real env stored by machine A and uploaded; returns its key. The first test on a server kind stores and
+    uploads it; the later ones (each has a fresh bucket, and damages or reads only the object) get a copy of that
+    same pack put into their bucket, which saves a clone, a store and an upload per test."""
+    if bucket.kind in uploaded_packs:
+        key, data = uploaded_packs[bucket.kind]
+        bucket.put(key, data)
+    else:
+        env = clone_venv(tmp_path / "a" / ".venv")
+        key = build_key(interpreter=interpreter_identity(venv_python(env)), inputs={"faults": 1}).digest
+        writer = Cache(tmp_path / "cache-a")
+        writer.remote = Remote(bucket.url, "readwrite")
+        assert writer.store(key, env).stored
+        assert writer.remote.wait(60) is not None
+        uploaded_packs[bucket.kind] = key, bucket.objects()[f"fleet/{key}"]
     assert list(bucket.objects()) == [f"fleet/{key}"]
     return key
 

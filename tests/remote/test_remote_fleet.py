@@ -42,6 +42,10 @@ def cli(project: Path, env: dict[str, str], *args: str, check: bool = True) -> d
     return {"rc": proc.returncode, **json.loads(proc.stdout or "{}"), "stderr": proc.stderr}
 
 
+# one backend for this long path (a pip-built env, six CLI processes); what differs per backend is covered for
+# all three by the tests below (CLI push/pull, a remote hit in a fresh cache, its stats), test_remote_tox (a store
+# uploading at exit, a restore through the remote), housekeeping (list --remote) and test_remote_big (bytes down)
+@pytest.mark.parametrize("bucket", ["s3"], indirect=True)
 def test_machine_a_stores_machine_b_restores_through_the_remote(tmp_path: Path, bucket: Bucket) -> None:
     env = bucket.env
     a = checkout(tmp_path / "runner-a" / "work" / "proj", tmp_path / "cache-a", bucket)
@@ -122,6 +126,7 @@ def test_two_writers_of_one_key_make_one_object_and_both_succeed(tmp_path: Path,
     reader = Cache(tmp_path / "reader")
     reader.remote = Remote(bucket.url, "read")
     assert reader.restore(key, tmp_path / "r" / ".venv").hit  # the winner's pack is whole and valid
+    assert reader.stats()["remote_hits"] == 1 and reader.stats()["hits"] == 1
 
 
 def test_read_mode_never_writes(tmp_path: Path, bucket: Bucket, clone_venv: Callable[[Path], Path],

@@ -31,10 +31,12 @@ def test_list_and_prune_remote(tmp_path: Path, bucket: Bucket, clone_venv: Calla
     writer.remote = Remote(bucket.url, "readwrite", background=False)
     keys = []
     for n in range(3):
+        if n:
+            time.sleep(1.1)  # distinct upload times (the stores keep seconds)
         key = build_key(interpreter=interpreter_identity(venv_python(env)), inputs={"prune": n}).digest
         assert writer.store(key, env).stored
         keys.append(key)
-        time.sleep(1.1)  # distinct upload times (the stores keep seconds)
+    newest_stored = time.monotonic()
     sizes = {k: len(bucket.read(f"fleet/{k}")) for k in keys}
 
     proj = project(tmp_path / "proj", bucket)
@@ -59,7 +61,7 @@ def test_list_and_prune_remote(tmp_path: Path, bucket: Bucket, clone_venv: Calla
     assert bucket.names() == [f"fleet/{keys[2]}"]
 
     aged = project(tmp_path / "aged", bucket, 'max_age = "1s"\n')
-    time.sleep(1.1)
+    time.sleep(max(0.0, newest_stored + 2.1 - time.monotonic()))  # the newest pack is past max_age (whole seconds)
     pruned = json.loads(run([*CLI, "prune", "--remote"], bucket.env, cwd=aged).stdout)
     assert [p["key"] for p in pruned["deleted"]] == [keys[2]] and bucket.names() == []
     bad = run([*CLI, "prune", "--remote", "--max-bytes", "lots"], bucket.env, cwd=proj, check=False)

@@ -8,20 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from projects import pyproject
+
 pytestmark = pytest.mark.slow
-
-PYPROJECT = """
-[build-system]
-requires = ["setuptools"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "lockdemo"
-version = "0.1"
-requires-python = ">=3.10"
-dependencies = ["tinydep"]
-"""
-
 
 def _sync_log(root: Path) -> str:
     [log] = (root / ".tox" / "py312" / "log").glob("*-uv-sync.log")
@@ -34,7 +23,7 @@ def test_lock_runner_hit_on_second_fresh_run(make_project: Callable[..., object]
         commands = tinydep
             python -c "import lockdemo, tinylib; print('project', lockdemo.__file__)"
     """)
-    project.write("pyproject.toml", PYPROJECT)
+    project.write("pyproject.toml", pyproject("lockdemo", dependencies=["tinydep"]))
     project.write("src/lockdemo/__init__.py", "")
     subprocess.run(["uv", "lock"], cwd=project.root, env=project.env, check=True, capture_output=True)
     lock = project.root / "uv.lock"

@@ -14,26 +14,15 @@ from typing import Any
 
 import pytest
 
+from projects import pyproject
+
 pytestmark = pytest.mark.slow
 
 PARTIAL = re.compile(r"^py312: venv cache partial (?P<source>[0-9a-f]{8}) \((?P<differ>\d+) of (?P<total>\d+) "
                      r"packages differ\), synced in [\d.]+ s$", re.MULTILINE)
 
-PYPROJECT = """
-[build-system]
-requires = ["setuptools"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "lockdemo"
-version = "0.1"
-requires-python = ">=3.10"
-dependencies = [{deps}]
-"""
-
-
 def _lock(project: Any, *deps: str) -> None:
-    project.write("pyproject.toml", PYPROJECT.format(deps=", ".join(f'"{d}"' for d in deps)))
+    project.write("pyproject.toml", pyproject("lockdemo", dependencies=deps))
     subprocess.run(["uv", "lock", "-q"], cwd=project.root, env=project.env, check=True, capture_output=True)
 
 

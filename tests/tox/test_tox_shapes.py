@@ -18,58 +18,20 @@ from typing import Any
 
 import pytest
 
+from projects import EDITABLE_TOX_INI, git_init, hatch_vcs_pyproject, pyproject
+
 pytestmark = pytest.mark.slow
 Project = Any  # tests/tox/conftest.py's Project and ToxRun (conftest modules are not imported)
 ToxRun = Any
 
 
-def git_init(root: Path, tag: str = "v1.2") -> None:
-    """Make ``root`` a git repo with one tagged commit (setuptools-scm / hatch-vcs read the version from it)."""
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t", "GIT_CONFIG_GLOBAL": os.devnull}
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "init"], ["git", "tag", tag]):
-        subprocess.run(cmd, cwd=root, env=env, check=True, capture_output=True)
-
-
 ONLY_THE_PACKAGE = {("py312", "install_package")}
 
-HATCH_PYPROJECT = """
-[build-system]
-requires = ["hatchling", "hatch-vcs"]
-build-backend = "hatchling.build"
-
-[project]
-name = "shapes"
-dynamic = ["version"]
-requires-python = ">=3.10"
-dependencies = ["tinydep"]
-
-[project.optional-dependencies]
-test = ["tinytool==1.0"]
-
-[tool.hatch.version]
-source = "vcs"
-"""
-
-HATCH_TOX_INI = """
-[tox]
-env_list = py312
-
-[testenv]
-runner = {runner}
-package = editable
-extras = test
-pass_env = PYENV_VERSION
-commands =
+HATCH_PYPROJECT = hatch_vcs_pyproject("shapes", "tinydep", "tinytool==1.0")
+HATCH_TOX_INI = EDITABLE_TOX_INI.replace("{commands}", """
     tinytool
     python -c "import shapes, tinylib, importlib.metadata as m; print('project', shapes.__file__, m.version('shapes'))"
-
-[pkgenv]
-pass_env = PYENV_VERSION
-
-[virtualenv-cache]
-cache_path = {cache}
-"""
+""".rstrip())
 
 
 def _project_line(run: ToxRun) -> str:
@@ -140,22 +102,8 @@ def test_editable_with_extras_deps_and_dynamic_version(make_project: Callable[..
         assert answers.stat().st_ino == asked, "uv was asked although nothing its discovery reads changed"
 
 
-SCM_PYPROJECT = """
-[build-system]
-requires = ["setuptools>=64", "setuptools-scm>=8"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "scmshape"
-dynamic = ["version"]
-requires-python = ">=3.10"
-dependencies = ["tinylib==1.0"]
-
-[dependency-groups]
-test = ["tinytool"]
-
-[tool.setuptools_scm]
-"""
+SCM_PYPROJECT = pyproject("scmshape", backend="setuptools-scm", dependencies=["tinylib==1.0"],
+                          groups={"test": ["tinytool"]})
 
 SCM_TOX_TOML = """
 env_list = ["py312"]
@@ -306,20 +254,8 @@ def test_deps_added_on_a_branch_switch_restore_the_entry(make_project: Callable[
     assert switched.installers() == set() and "tinytool 1.0" in switched.out, switched.out
 
 
-LOCK_PYPROJECT = """
-[build-system]
-requires = ["hatchling"]
-build-backend = "hatchling.build"
-
-[project]
-name = "lockshape"
-version = "0.3"
-requires-python = ">=3.10"
-dependencies = ["tinydep"]
-
-[dependency-groups]
-tests = ["tinytool==1.0"]
-
+LOCK_PYPROJECT = pyproject("lockshape", backend="hatchling", version="0.3", dependencies=["tinydep"],
+                           groups={"tests": ["tinytool==1.0"]}, tail="""
 [tool.tox]
 env_list = ["py312"]
 
@@ -331,7 +267,7 @@ commands = [["tinytool"], ["python", "-c", "import lockshape, tinylib; print('pr
 
 [tool.tox.virtualenv-cache]
 cache_path = "{cache}"
-"""
+""")
 
 
 def test_lock_runner_with_a_group_in_pyproject(make_project: Callable[..., Project], backend_wheelhouse: Path,
