@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
-import math
 import os
 import socket
 import stat
@@ -43,7 +42,7 @@ from .manifest import Manifest, scan
 from .nearest import Accept, installed_distributions, nearest_entry
 from .relocate import path_forms, relocation_map, rewrite
 from .stats import COUNTERS, Counters
-from .verify import ManifestCheck, diff, known_identity, meta_problem, remember_identity
+from .verify import ManifestCheck, diff, finite, known_identity, meta_problem, remember_identity
 
 if TYPE_CHECKING:
     from .remote import Remote
@@ -168,9 +167,8 @@ def _miss(digest: str, target: Path, reason: MissReason, detail: str) -> Restore
 
 def _seconds(value: Any) -> float | None:
     """A recorded duration, or None when absent or not a finite non-negative number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        return None
-    return float(value)
+    number = finite(value)
+    return None if number is None or number < 0 else number
 
 
 def _write_partial_record(env: Path, key: str, source: Entry, seconds: float) -> None:
@@ -336,10 +334,10 @@ class Cache:
         if meta_problem(meta):
             return None
         usage = self._usage(key)
-        last_used, hits = usage.get("last_used"), usage.get("hits")
-        if not isinstance(last_used, (int, float)) or isinstance(last_used, bool) or not math.isfinite(last_used):
-            last_used = meta["created"]  # a broken usage.json costs the entry its place in the LRU order only
-        return Entry(key=key, path=self.entry_path(key), created=float(meta["created"]), last_used=float(last_used),
+        last_used, hits = finite(usage.get("last_used")), usage.get("hits")
+        if last_used is None:
+            last_used = float(meta["created"])  # a broken usage.json costs the entry its place in the LRU order only
+        return Entry(key=key, path=self.entry_path(key), created=float(meta["created"]), last_used=last_used,
                      hits=hits if type(hits) is int else 0, bytes=meta["bytes"], files=meta["files"],
                      python=str(meta.get("python", "")), origin=meta["origin"],
                      link_mode=as_link_mode(meta.get("link_mode")), metadata=dict(meta.get("metadata", {})),

@@ -16,12 +16,24 @@ from .manifest import Manifest, scan, walk
 log = logging.getLogger("venvcache")
 
 
+def finite(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number (not a bool, not an int too large for a float), else None:
+    JSON metadata may hold anything."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def meta_problem(meta: dict[str, Any]) -> str:
     """Why an entry's ``meta.json`` cannot be used (wrong types, relocation names leaving the env), or ''."""
     for name, kinds in (("created", (int, float)), ("bytes", (int,)), ("files", (int,)), ("origin", (str,))):
         if type(meta.get(name)) not in kinds:
             return f"meta.json: {name} is missing or not a {kinds[0].__name__}"
-    if not math.isfinite(meta["created"]) or meta["bytes"] < 0 or meta["files"] < 0:
+    if finite(meta["created"]) is None or meta["bytes"] < 0 or meta["files"] < 0:
         return "meta.json: created, bytes or files out of range"
     if not isinstance(meta.get("origin_project"), (str, type(None))):
         return "meta.json: origin_project is not a path"

@@ -212,6 +212,22 @@ def test_fuzz_entry_metadata(tmp_path: Path, pristine: tuple[Path, dict[str, dic
     record_property("metadata_inputs", TRIED["metadata files"])
 
 
+def test_numbers_too_large_for_a_float_are_unreadable_metadata(tmp_path: Path,
+                                                              pristine: tuple[Path, dict[str, dict[str, Any]]]) -> None:
+    """JSON integers have no bound (the fuzz test's shrunk example): a ``last_used`` too large for a float costs the
+    entry its LRU place only; such a ``created`` makes the entry unreadable (a miss), never an ``OverflowError``."""
+    entry, valid = pristine
+    cache = Cache(tmp_path / "cache", link_mode="copy")
+    key = digest("huge numbers")
+    shutil.copytree(entry, cache.path / key, symlinks=True)
+    (cache.path / key / "usage.json").write_text(json.dumps({**valid["usage.json"], "last_used": 10 ** 400}))
+    found = cache.get(key)
+    assert found is not None and found.last_used == valid["meta.json"]["created"]
+    (cache.path / key / "meta.json").write_text(json.dumps({**valid["meta.json"], "created": 10 ** 400}))
+    assert cache.get(key) is None
+    assert not cache.restore(key, tmp_path / "p" / ".venv").hit
+
+
 def test_unusable_entries_are_pruned_not_kept_for_ever(tmp_path: Path, sources: dict[str, SourceEnv]) -> None:
     cache = Cache(tmp_path / "cache", link_mode="copy")
     key = digest("broken meta")
