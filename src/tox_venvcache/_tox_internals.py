@@ -241,6 +241,25 @@ def install_package_deps(tox_env: Any, requirements: list[str]) -> None:
     tox_env.installer.install([Requirement(line) for line in requirements], SECTION_RUN_ENV, PACKAGE_DEPS_STEP)
 
 
+def package_env_display(run_env: Any, package_env: Any) -> contextlib.AbstractContextManager[None]:
+    """tox's log context of a packaging env inside its run env's setup: its lines carry its own name (as tox's
+    ``RunToxEnv._call_pkg_envs`` does it)."""
+    suspend = bool(getattr(run_env, "_has_display_suspended", False))
+    context: contextlib.AbstractContextManager[None] = package_env.display_context(suspend)
+    return context
+
+
+def wheel_build_env(tox_env: Any) -> str | None:
+    """The name of the packaging env that builds a run env's wheel or editable wheel (``wheel_build_env``, e.g.
+    ``.pkg-cpython312`` when the run env's interpreter is not the packaging env's), None without one. tox's
+    ``package_envs`` leaves it out for ``package = editable``, though it builds the editable wheel there."""
+    try:
+        name = tox_env.conf["wheel_build_env"]
+    except Exception:  # no such key (no PEP 517 packaging env), or tox's Skip for a missing interpreter
+        return None
+    return name if isinstance(name, str) else None
+
+
 def is_packaging_env(tox_env: Any) -> bool:
     """Whether the env builds the package (``.pkg``, ``.pkg-cpython312``: ``PythonPackageToxEnv``)."""
     from tox.tox_env.python.package import PythonPackageToxEnv
@@ -820,8 +839,14 @@ def _package_problems() -> list[str]:
         else:
             if static != ["a>=1", "b==2"]:
                 found.append(f"tox's resolve_extras_static no longer reads [project] with extras: {static!r}")
+    from tox.tox_env.api import ToxEnv
+    from tox.tox_env.runner import RunToxEnv
+
+    if not isinstance(getattr(RunToxEnv, "_has_display_suspended", None), property):
+        found.append("tox's RunToxEnv._has_display_suspended is no longer a property")
     for cls, method, params in ((Pip, "_apply_force_deps", ["self", "deps"]),
-                                (Pip, "_install_list_of_deps", ["self", "arguments", "section", "of_type"])):
+                                (Pip, "_install_list_of_deps", ["self", "arguments", "section", "of_type"]),
+                                (ToxEnv, "display_context", ["self", "suspend"])):
         func = getattr(cls, method, None)
         if func is None or _params(func) != params:
             found.append(f"tox's {cls.__name__}.{method}({', '.join(params[1:])}) changed")

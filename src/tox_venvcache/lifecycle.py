@@ -419,10 +419,11 @@ def on_package(tox_env: ToxEnv, packages: Any) -> None:
 def store_package_envs(tox_env: ToxEnv) -> None:
     """Store the packaging envs of a run env whose store is due: once the run env reaches its package step (or its
     commands, or its teardown) they are set up, and tox tears the last one down without a hook."""
-    for package_env in getattr(tox_env, "package_envs", None) or ():
+    for package_env in RUN.package_envs(tox_env):
         found = RUN.envs.get(package_env)
         if found is not None and found.pending:
-            store(package_env)
+            with internals.package_env_display(tox_env, package_env):  # its lines carry its own name
+                store(package_env)
 
 
 def store(tox_env: ToxEnv) -> None:
@@ -467,7 +468,7 @@ def _build_seconds(tox_env: ToxEnv, state: EnvState) -> float | None:
     if state.started is None:
         return None
     spent = time.perf_counter() - state.started
-    for package_env in getattr(tox_env, "package_envs", None) or () if not internals.is_packaging_env(tox_env) else ():
+    for package_env in RUN.package_envs(tox_env) if not internals.is_packaging_env(tox_env) else ():
         found = RUN.envs.get(package_env)
         if found is not None and found.build_seconds is not None and found.started is not None \
                 and found.started >= state.started:

@@ -172,7 +172,7 @@ def _reused(tox_env: ToxEnv, arguments: Any, section: str, of_type: str) -> bool
 
 def _store_due(tox_env: ToxEnv) -> bool:
     """Whether the env, or a packaging env of this run env, waits for its store."""
-    envs = [tox_env, *(getattr(tox_env, "package_envs", None) or ())]
+    envs = [tox_env, *run_state.RUN.package_envs(tox_env)]
     return any((found := run_state.RUN.envs.get(env)) is not None and found.pending for env in envs)
 
 

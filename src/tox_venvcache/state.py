@@ -12,7 +12,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._tox_internals import SECTION_RUN
+from ._tox_internals import SECTION_RUN, wheel_build_env
 
 if TYPE_CHECKING:
     from tox.session.state import State
@@ -70,6 +70,17 @@ class _Run:
             if found is None:
                 found = self.envs[tox_env] = EnvState()
             return found
+
+    def package_envs(self, tox_env: ToxEnv) -> list[Any]:
+        """The packaging envs of a run env: tox's ``package_envs`` and the one that builds its wheel, by name among
+        the envs of this run (:func:`_tox_internals.wheel_build_env`)."""
+        envs: list[Any] = list(getattr(tox_env, "package_envs", None) or ())
+        name = wheel_build_env(tox_env)
+        if name is not None and all(getattr(env, "name", None) != name for env in envs):
+            with self.lock:
+                known = list(self.envs.keys())
+            envs.extend(env for env in known if getattr(env, "name", None) == name and env is not tox_env)
+        return envs
 
     def warn_once(self, message: str) -> None:
         with self.lock:

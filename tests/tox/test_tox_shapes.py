@@ -58,6 +58,9 @@ def test_editable_with_extras_deps_and_dynamic_version(make_project: Callable[..
             (pkg_env, "install_requires_for_build_editable")} <= cold.installers(), cold.out
     assert (cold.stored("py312") or "").startswith("stored"), cold.out
     assert (cold.stored(pkg_env) or "").startswith("stored"), cold.out
+    lines = cold.out.splitlines()  # the packaging env is stored once it built the package, not at its teardown
+    assert next(i for i, line in enumerate(lines) if line.startswith(f"{pkg_env}: venv cache stored")) < next(
+        i for i, line in enumerate(lines) if line.startswith("py312: install_package>")), cold.out
     assert "tinytool 1.0" in cold.out and "1.2" in _project_line(cold)
     run_entry = project.cache / next(key for key in project.entries() if key.startswith(cold.key("py312")))
     info = json.loads((run_entry / "env" / ".tox-info.json").read_text())
