@@ -470,8 +470,8 @@ class UvFind:
         record = _read_json(answers).get(memo)
         found = record.get("python") if isinstance(record, dict) else record  # a bare path: a guess to check
         self.last = found if isinstance(found, str) and os.path.isfile(found) else None
-        self.current = self.last is not None and isinstance(record, dict) and record.get("seen") == [
-            *seen, [self.last, _stat(self.last)], [os.path.realpath(self.last), _stat(os.path.realpath(self.last))]]
+        self.current = self.last is not None and isinstance(record, dict) and record.get("seen") == self._seen_with(
+            self.last)
         self._proc: subprocess.Popen[str] | None = None
         if self.current:
             self._answer = self.last
@@ -480,6 +480,11 @@ class UvFind:
 
         self._proc = subprocess.Popen(cmd, env=environ, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                       text=True)
+
+    def _seen_with(self, python: str) -> list[list[Any]]:
+        """What the discovery could read, with the picked interpreter's file and the file it resolves to."""
+        real = os.path.realpath(python)
+        return [*self._seen, [python, _stat(python)], [real, _stat(real)]]
 
     @property
     def answered(self) -> bool:
@@ -520,10 +525,8 @@ class UvFind:
             lines = out.strip().splitlines()
             self._answer = lines[-1].strip() if proc.returncode == 0 and lines else None
             if self._answer is not None:
-                real = os.path.realpath(self._answer)
                 answers = _read_json(self._answers)
-                answers[self.memo] = {"python": self._answer, "seen": [
-                    *self._seen, [self._answer, _stat(self._answer)], [real, _stat(real)]]}
+                answers[self.memo] = {"python": self._answer, "seen": self._seen_with(self._answer)}
                 with contextlib.suppress(OSError):  # only a guess for the next run
                     _replace_text(self._answers, json.dumps(answers, indent=1, sort_keys=True))
         return self._answer

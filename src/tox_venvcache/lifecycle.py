@@ -20,10 +20,10 @@ The two moments, for a ``PythonRun`` env (virtualenv, tox-uv ``uv-venv-runner``)
   ``log/``, ``tmp/`` and the package-under-test sections of ``.tox-info.json``.
 
 A packaging env (``.pkg``) is restored in place of its venv too (keyed at that moment by ``[build-system]``'s
-requires, the build configuration and the interpreter) and stored at its teardown (after the build, without
-``dist/`` and ``.meta/``); tox still runs the build in this checkout. Where a restored entry's record differs from
-what tox computes, tox's own rules decide (install what was added, recreate on removals) and the plugin replaces the
-entry with the env tox ends up with.
+requires, the build configuration and the interpreter) and stored once its run env reaches the package step, or else
+at its teardown (after the build, without ``dist/`` and ``.meta/``); tox still runs the build in this checkout.
+Where a restored entry's record differs from what tox computes, tox's own rules decide (install what was added,
+recreate on removals) and the plugin replaces the entry with the env tox ends up with.
 
 Every failure of the cache is one warning line, after which tox carries on uncached.
 """
@@ -203,10 +203,10 @@ def before_create(tox_env: ToxEnv) -> bool:
         return False
     restored = False
 
-    def attempt(python: str, answer: internals.UvFind | None) -> bool:
+    def attempt(cache: Cache, python: str, answer: internals.UvFind | None) -> bool:
         """Key the env for this base interpreter and restore its entry; True on a hit (or when nothing is keyed)."""
         nonlocal restored
-        identity = Cache.from_config(config).interpreter_identity(python)
+        identity = cache.interpreter_identity(python)
         if packaging:
             result = package_env_key(tox_env, internals.build_requires(tox_env), config, interpreter=identity)
         elif lock_runner:
@@ -224,8 +224,8 @@ def before_create(tox_env: ToxEnv) -> bool:
         state.early = result
         env_dir = Path(tox_env.env_dir)
         current = internals.read_info(env_dir)  # the ToxEnv record tox wrote for this run
-        found = Cache.from_config(config).restore(result.key, env_dir, project_root=tox_env.core["tox_root"],
-                                                  tool_files=internals.tool_files(tox_env))
+        found = cache.restore(result.key, env_dir, project_root=tox_env.core["tox_root"],
+                              tool_files=internals.tool_files(tox_env))
         if not found.hit:
             state.early_miss = found  # the first install step reports it and goes on as on any miss
             return False
@@ -246,13 +246,14 @@ def before_create(tox_env: ToxEnv) -> bool:
         return True
 
     def act() -> None:
+        cache = Cache.from_config(config)
         python, answer = internals.base_interpreter(tox_env, config.cache_path)
-        if python is None or attempt(python, answer) or answer is None:
+        if python is None or attempt(cache, python, answer) or answer is None:
             return
         picked = answer.result()  # the guess missed: uv's own answer may not
         if picked is not None and picked != python:
             state.early = state.early_miss = None
-            attempt(picked, None)
+            attempt(cache, picked, None)
 
     _guard(tox_env, "restore", act)
     return restored
